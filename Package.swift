@@ -1,0 +1,47 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Sluice", targets: ["Sluice"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        // C libraries from Debian, linked through module maps (scripts/setup installs the -dev packages).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CShims", path: "Sources/CShims"),
+
+        .target(name: "SluiceCore"),
+        .target(name: "SluiceFormats", dependencies: ["SluiceCore", "CZlib", "CZstd", "CShims"]),
+        .target(name: "SluiceConfig", dependencies: ["SluiceCore", "Yams"]),
+        .target(name: "SluiceConnectors", dependencies: [
+            "SluiceCore", "SluiceFormats", "SluiceConfig", "CSQLite",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "SluiceRuntime", dependencies: [
+            "SluiceCore", "SluiceFormats", "SluiceConfig", "SluiceConnectors", "CSQLite",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Sluice", dependencies: [
+            "SluiceCore", "SluiceFormats", "SluiceConfig", "SluiceConnectors", "SluiceRuntime",
+        ]),
+        .executableTarget(name: "sluice", dependencies: [
+            "Sluice",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "CSQLite"]),
+    ]
+)

@@ -1,0 +1,140 @@
+/// What every component sees of the run it is part of.
+public struct RunContext: Sendable {
+    public var pipeline: String
+    public var runID: String
+    /// Run start, µs since epoch: `now()` in `add_fields` gives this one value for the whole run.
+    public var startedAt: Int64
+    /// `--full-refresh`: ignore saved positions (and, for `replace`, rebuild from scratch).
+    public var fullRefresh: Bool
+    /// Directory of the project file; relative paths in the configuration resolve against it.
+    public var baseDirectory: String
+    /// Rows (and bytes) per batch emitted by sources.
+    public var batchRows: Int
+    public var batchBytes: Int
+
+    public init(pipeline: String, runID: String, startedAt: Int64 = Temporal.nowMicros(), fullRefresh: Bool = false,
+                baseDirectory: String = ".", batchRows: Int = 65_536, batchBytes: Int = 8 << 20) {
+        self.pipeline = pipeline
+        self.runID = runID
+        self.startedAt = startedAt
+        self.fullRefresh = fullRefresh
+        self.baseDirectory = baseDirectory
+        self.batchRows = batchRows
+        self.batchBytes = batchBytes
+    }
+
+    /// Resolves a configured path against the project directory.
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") || baseDirectory.isEmpty || baseDirectory == "." ? path : baseDirectory + "/" + path
+    }
+}
+
+/// One saved position entry: a key within the pipeline (`file:data/a.csv`, `cursor`) and its value (JSON).
+public struct StateEntry: Sendable, Hashable, Codable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) { self.key = key; self.value = value }
+}
+
+/// A unit of work: one file, one API parent, one table. A unit is committed whole: its rows and its
+/// state entries land together, or (after a failure or crash) it is processed again from the start.
+public struct WorkUnit: Sendable, Hashable {
+    /// Stable identity across runs (e.g. the file path relative to the project).
+    public var id: String
+    /// Where it reads from, for messages (`data/orders.csv`).
+    public var location: String
+    /// Bytes to read, when known (progress and ETA).
+    public var sizeBytes: Int64?
+    /// Saved when the unit commits.
+    public var checkpoint: [StateEntry]
+
+    public init(id: String, location: String, sizeBytes: Int64? = nil, checkpoint: [StateEntry] = []) {
+        self.id = id
+        self.location = location
+        self.sizeBytes = sizeBytes
+        self.checkpoint = checkpoint
+    }
+}
+
+/// Why a record was rejected, as written to quarantine.
+public enum RejectionReason: String, Sendable, Codable { case quality, parse, schema, sink }
+
+/// A record that did not make it into the sink, and why.
+public struct Rejection: Sendable {
+    public var reason: RejectionReason
+    public var rule: String?
+    public var field: String?
+    public var message: String
+    /// Line (or record index) in the source unit.
+    public var origin: Int?
+    /// The record as read, when it could be parsed into fields …
+    public var record: [(String, Value)]?
+    /// … or the raw text when it could not.
+    public var raw: String?
+
+    public init(reason: RejectionReason, rule: String? = nil, field: String? = nil, message: String,
+                origin: Int? = nil, record: [(String, Value)]? = nil, raw: String? = nil) {
+        self.reason = reason
+        self.rule = rule
+        self.field = field
+        self.message = message
+        self.origin = origin
+        self.record = record
+        self.raw = raw
+    }
+}
+
+/// A batch as it leaves a source: rows plus the rows it could not read.
+public struct SourceBatch: Sendable {
+    public var batch: RecordBatch
+    public var rejected: [Rejection]
+    /// Input bytes consumed for this batch (progress, `bytes_read`).
+    public var bytesRead: Int
+
+    public init(batch: RecordBatch, rejected: [Rejection] = [], bytesRead: Int = 0) {
+        self.batch = batch
+        self.rejected = rejected
+        self.bytesRead = bytesRead
+    }
+}
+
+/// Produces records. The runtime asks for the units still to do, then reads each one.
+public protocol Source: Sendable {
+    /// The units to process this run, given the saved state (empty on first run or full refresh).
+    func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit]
+    /// Reads one unit, calling `emit` for each batch. `emit` suspends when downstream is full
+    /// (back-pressure). Throwing fails the unit; rows already emitted for it are rolled back.
+    func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws
+}
+
+/// Changes batches. Stateful transforms (deduplicate) are reference types created per run.
+public protocol Transform: Sendable {
+    func apply(_ batch: RecordBatch, context: RunContext) throws -> (RecordBatch, [Rejection])
+}
+
+/// How a sink writes: per the contract's `mode`.
+public enum WriteMode: String, Sendable, Codable, CaseIterable {
+    case append, merge, replace, replicate
+}
+
+/// Receives records. One sink instance serves one pipeline run, from one task at a time.
+///
+/// Per unit the runtime calls `begin`, any number of `write`s, then `commit` (rows and the unit's
+/// state entries durable together) or `rollback`. `finish` ends the run (e.g. the atomic swap of
+/// `replace`). Sinks that keep state transactionally (SQL databases) return it from `loadState`;
+/// for the others the runtime keeps it in the state store after `commit` returned.
+public protocol Sink: AnyObject, Sendable {
+    var storesStateTransactionally: Bool { get }
+    func open(context: RunContext) async throws
+    func loadState(context: RunContext) async throws -> [String: String]
+    func clearState(context: RunContext, keys: [String]?) async throws
+    /// Makes the destination accept `schema` (create, or add columns); called before the first write
+    /// and whenever the resolved schema grows.
+    func prepare(schema: Schema, context: RunContext) async throws
+    func begin(_ unit: WorkUnit) async throws
+    func write(_ batch: RecordBatch) async throws
+    func commit(_ unit: WorkUnit, state: [StateEntry]) async throws
+    func rollback(_ unit: WorkUnit) async throws
+    func finish(context: RunContext) async throws
+    func close() async
+}

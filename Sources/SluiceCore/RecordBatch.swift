@@ -1,0 +1,133 @@
+/// A slice of records in columnar form: one `Column` per schema field, all of equal length.
+public struct RecordBatch: Sendable {
+    public private(set) var schema: Schema
+    public private(set) var columns: [Column]
+    public private(set) var rowCount: Int
+    /// Where each row came from in its source unit (line number for CSV/JSONL, record index for
+    /// JSON), kept through row selections so quarantine can point at the input.
+    public private(set) var origins: [Int]
+
+    public init(schema: Schema, columns: [Column], origins: [Int]? = nil) {
+        precondition(schema.count == columns.count, "one column per field")
+        let n = columns.first?.count ?? (origins?.count ?? 0)
+        precondition(columns.allSatisfy { $0.count == n }, "columns of equal length")
+        self.schema = schema
+        self.columns = columns
+        self.rowCount = n
+        self.origins = origins ?? Array(1..<(n + 1))
+    }
+
+    public static func empty(_ schema: Schema) -> RecordBatch {
+        RecordBatch(schema: schema, columns: schema.fields.map { Column(type: $0.type) }, origins: [])
+    }
+
+    public subscript(name: String) -> Column? { schema.index(of: name).map { columns[$0] } }
+
+    public var byteSize: Int { columns.reduce(0) { $0 + $1.byteSize } }
+
+    /// The row view of row `index`.
+    public func row(_ index: Int) -> Row { Row(batch: self, index: index) }
+    public var rows: [Row] { (0..<rowCount).map(row) }
+
+    /// A batch with only the given rows, in order.
+    public func taking(_ rows: [Int]) -> RecordBatch {
+        if rows.count == rowCount, rows.elementsEqual(0..<rowCount) { return self }
+        return RecordBatch(schema: schema, columns: columns.map { $0.taking(rows) }, origins: rows.map { origins[$0] })
+    }
+
+    /// A batch with only the named columns, in the given order (missing names are skipped).
+    public func selecting(_ names: [String]) -> RecordBatch {
+        let idx = names.compactMap(schema.index(of:))
+        return RecordBatch(schema: Schema(idx.map { schema[$0] }), columns: idx.map { columns[$0] }, origins: origins)
+    }
+
+    /// Replaces or appends a column.
+    public mutating func setColumn(_ field: Field, _ column: Column) {
+        precondition(column.count == rowCount || schema.count == 0)
+        if schema.count == 0 { rowCount = column.count; if origins.count != rowCount { origins = Array(1..<(rowCount + 1)) } }
+        if let i = schema.index(of: field.name) {
+            schema.append(field)
+            columns[i] = column
+        } else {
+            schema.append(field)
+            columns.append(column)
+        }
+    }
+
+    public mutating func removeColumn(_ name: String) {
+        guard let i = schema.index(of: name) else { return }
+        var fields = schema.fields
+        fields.remove(at: i)
+        columns.remove(at: i)
+        schema = Schema(fields)
+    }
+
+    /// Renames a column; the field keeps its type and flags.
+    public mutating func renameColumn(_ name: String, to newName: String) {
+        guard let i = schema.index(of: name) else { return }
+        var fields = schema.fields
+        fields[i].name = newName
+        schema = Schema(fields)
+    }
+
+    /// Marks fields as primary key / not-null per a declared schema, without touching values.
+    public mutating func adoptFlags(from declared: Schema) {
+        var fields = schema.fields
+        for i in fields.indices {
+            if let d = declared[fields[i].name] {
+                fields[i].primaryKey = d.primaryKey
+                fields[i].nullable = d.nullable
+            }
+        }
+        schema = Schema(fields)
+    }
+
+    /// Concatenates batches that share a schema (types widened where they differ).
+    public static func concatenating(_ batches: [RecordBatch]) -> RecordBatch {
+        guard let first = batches.first else { return RecordBatch(schema: Schema(), columns: []) }
+        if batches.count == 1 { return first }
+        let schema = batches.dropFirst().reduce(first.schema) { $0.merged(with: $1.schema) }
+        var columns = schema.fields.map { Column(type: $0.type, capacity: batches.reduce(0) { $0 + $1.rowCount }) }
+        var origins: [Int] = []
+        for b in batches {
+            for (ci, field) in schema.fields.enumerated() {
+                if let src = b[field.name] {
+                    for r in 0..<b.rowCount { columns[ci].append(from: src, row: r) }
+                } else {
+                    for _ in 0..<b.rowCount { columns[ci].appendNull() }
+                }
+            }
+            origins += b.origins
+        }
+        return RecordBatch(schema: schema, columns: columns, origins: origins)
+    }
+
+    /// Builds a batch from row-view records; the schema decides the column types.
+    public static func fromRows(_ rows: [[String: Value]], schema: Schema) -> RecordBatch {
+        var columns = schema.fields.map { Column(type: $0.type, capacity: rows.count) }
+        for row in rows {
+            for (i, f) in schema.fields.enumerated() { columns[i].append(row[f.name] ?? .null) }
+        }
+        return RecordBatch(schema: schema, columns: columns)
+    }
+}
+
+/// A row of a `RecordBatch`, read on demand from its columns.
+public struct Row: Sendable {
+    public let batch: RecordBatch
+    public let index: Int
+
+    public subscript(name: String) -> Value { batch.schema.index(of: name).map { batch.columns[$0].value(at: index) } ?? .null }
+    public subscript(column: Int) -> Value { batch.columns[column].value(at: index) }
+    public var origin: Int { batch.origins[index] }
+
+    /// `[(name, value)]` in schema order.
+    public var fields: [(String, Value)] { batch.schema.fields.enumerated().map { ($1.name, batch.columns[$0].value(at: index)) } }
+
+    public var dictionary: [String: Value] { Dictionary(uniqueKeysWithValues: fields) }
+
+    /// The row as one JSON object, keys in schema order.
+    public var jsonText: String {
+        "{" + fields.map { JSONText.quoted($0.0) + ":" + $0.1.jsonText }.joined(separator: ",") + "}"
+    }
+}

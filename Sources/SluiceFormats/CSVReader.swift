@@ -1,0 +1,288 @@
+import SluiceCore
+
+/// Options of the CSV dialect (`csv:` in a files source).
+public struct CSVOptions: Sendable {
+    /// First record holds the column names. Default: true.
+    public var header = true
+    public var delimiter: UInt8 = UInt8(ascii: ",")
+    public var quote: UInt8 = UInt8(ascii: "\"")
+    /// Unquoted field values read as null. A quoted value is never null, so `""` stays an empty string.
+    public var nullValues: [String] = ["", "NULL", "null"]
+    /// Column names when there is no header (default `column_1`, `column_2`, …).
+    public var columnNames: [String]?
+    /// Longest record accepted; a longer one is an error rather than unbounded memory.
+    public var maxRecordBytes = 64 << 20
+
+    public init() {}
+}
+
+/// A streaming RFC 4180 CSV parser that writes fields straight into untyped columns.
+///
+/// Handles quoted fields, doubled quotes, embedded newlines, CRLF / LF / CR line ends, a UTF-8 BOM and
+/// custom delimiter/quote. A record with the wrong number of fields, or with text after a closing
+/// quote, is rejected with its line number and raw text; the records around it load normally.
+/// Memory is bounded by the batch size plus the longest record.
+public final class CSVReader {
+    private let reader: ByteReader
+    private let options: CSVOptions
+    private let location: String
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var eof = false
+    private var line = 1
+    private var readSize = 1 << 20
+    private let nullValues: [[UInt8]]
+    private let emptyIsNull: Bool
+    public private(set) var header: [String] = []
+    private var lastRawBytes: Int64 = 0
+
+    // Spans of the record being parsed (reused across records).
+    private var starts: [Int] = []
+    private var ends: [Int] = []
+    private var escaped: [Bool] = []
+    private var quoted: [Bool] = []
+
+    public init(reader: ByteReader, options: CSVOptions, location: String) throws {
+        self.reader = reader
+        self.options = options
+        self.location = location
+        nullValues = options.nullValues.filter { !$0.isEmpty }.map { Array($0.utf8) }
+        emptyIsNull = options.nullValues.contains("")
+        try fill()
+        if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+        try readHeader()
+    }
+
+    private func fill() throws {
+        if position > 0, position >= buffer.count / 2 {
+            buffer.removeFirst(position)
+            position = 0
+        }
+        if try reader.read(into: &buffer, max: readSize) == 0 { eof = true }
+    }
+
+    private func readHeader() throws {
+        guard options.header else {
+            header = options.columnNames ?? []
+            return
+        }
+        skipBlankLines()
+        var fields: [String] = []
+        while true {
+            switch scanRecord() {
+            case .incomplete:
+                if eof { header = options.columnNames ?? []; return }
+                try fill()
+                continue
+            case .malformed(let message, _):
+                throw SluiceError(.parse, "header: \(message)", location: "\(location) line \(line)")
+            case .complete(let end, let lines):
+                fields = (0..<starts.count).map { fieldString($0) }
+                position = end
+                line += lines
+            }
+            break
+        }
+        var seen: [String: Int] = [:]
+        header = fields.enumerated().map { i, raw in
+            var name = raw.trimmingCharacters(in: " \t")
+            if name.isEmpty { name = "column_\(i + 1)" }
+            if let n = seen[name] { seen[name] = n + 1; name = "\(name)_\(n + 1)" } else { seen[name] = 1 }
+            return name
+        }
+        if let names = options.columnNames { header = names }
+    }
+
+    private func skipBlankLines() {
+        while position < buffer.count, buffer[position] == 10 || buffer[position] == 13 {
+            if buffer[position] == 10 || (buffer[position] == 13 && (position + 1 >= buffer.count || buffer[position + 1] != 10)) { line += 1 }
+            position += 1
+        }
+    }
+
+    /// Reads up to `maxRows` records or about `maxBytes` of values; nil at the end of the file.
+    public func next(maxRows: Int, maxBytes: Int) throws -> RawBatch? {
+        var columns = [RawColumn](repeating: RawColumn(), count: header.count)
+        var batch = RawBatch(names: header)
+        var bytes = 0
+        while batch.rowCount + batch.rejected.count < maxRows, bytes < maxBytes {
+            skipBlankLines()
+            if position >= buffer.count {
+                if eof { break }
+                try fill()
+                continue
+            }
+            switch scanRecord() {
+            case .incomplete:
+                if eof {
+                    // The file ends inside a quoted field.
+                    batch.rejected.append(Rejection(reason: .parse, message: "unterminated quoted field at end of file",
+                                                    origin: line, raw: rawText(position, buffer.count)))
+                    position = buffer.count
+                    continue
+                }
+                guard buffer.count - position < options.maxRecordBytes else {
+                    throw SluiceError(.parse, "record longer than \(options.maxRecordBytes) bytes (an unbalanced quote can cause this)",
+                                      location: "\(location) line \(line)", fix: "check the quoting near this line")
+                }
+                if buffer.count - position > readSize { readSize = min(readSize * 2, 64 << 20) }
+                try fill()
+            case .malformed(let message, let end):
+                batch.rejected.append(Rejection(reason: .parse, message: message, origin: line, raw: rawText(position, end)))
+                line += countLines(position, end)
+                position = end
+            case .complete(let end, let lines):
+                if starts.count != header.count {
+                    if header.isEmpty, !options.header, batch.rowCount == 0 {
+                        header = (1...starts.count).map { "column_\($0)" }
+                        columns = [RawColumn](repeating: RawColumn(), count: header.count)
+                        batch.names = header
+                    } else {
+                        batch.rejected.append(Rejection(
+                            reason: .parse, message: "expected \(header.count) fields, found \(starts.count)",
+                            origin: line, raw: rawText(position, end)))
+                        position = end
+                        line += lines
+                        continue
+                    }
+                }
+                bytes += appendRecord(to: &columns)
+                batch.origins.append(line)
+                position = end
+                line += lines
+            }
+        }
+        if batch.rowCount == 0, batch.rejected.isEmpty, position >= buffer.count, eof { return nil }
+        batch.columns = columns
+        let raw = reader.rawBytesRead
+        batch.bytesRead = Int(raw - lastRawBytes)
+        lastRawBytes = raw
+        return batch
+    }
+
+    private enum Scan { case complete(end: Int, lines: Int), incomplete, malformed(String, end: Int) }
+
+    /// Finds the fields of the record at `position` without copying them.
+    private func scanRecord() -> Scan {
+        starts.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        escaped.removeAll(keepingCapacity: true)
+        quoted.removeAll(keepingCapacity: true)
+        let delim = options.delimiter, quote = options.quote
+        return buffer.withUnsafeBytes { p -> Scan in
+            let n = p.count
+            var i = position
+            var lines = 0
+            while true {
+                if i < n, p[i] == quote {
+                    // Quoted field: runs to the next quote that is not doubled.
+                    var j = i + 1
+                    var hasEscape = false
+                    while true {
+                        while j < n, p[j] != quote { if p[j] == 10 { lines += 1 }; j += 1 }
+                        if j >= n { return .incomplete }
+                        if j + 1 < n, p[j + 1] == quote { hasEscape = true; j += 2; continue }
+                        if j + 1 >= n, !eof { return .incomplete }
+                        break
+                    }
+                    starts.append(i + 1); ends.append(j); escaped.append(hasEscape); quoted.append(true)
+                    i = j + 1
+                    if i >= n { return eof ? .complete(end: n, lines: lines + 1) : .incomplete }
+                    let c = p[i]
+                    if c == delim { i += 1; continue }
+                    if c == 10 { return .complete(end: i + 1, lines: lines + 1) }
+                    if c == 13 {
+                        if i + 1 >= n, !eof { return .incomplete }
+                        return .complete(end: i + 1 < n && p[i + 1] == 10 ? i + 2 : i + 1, lines: lines + 1)
+                    }
+                    // Text after a closing quote: reject the record, resume after its line end.
+                    var k = i
+                    while k < n, p[k] != 10 { k += 1 }
+                    if k >= n, !eof { return .incomplete }
+                    return .malformed("unexpected character after a closing quote in field \(starts.count)", end: min(k + 1, n))
+                }
+                var j = i
+                while j < n {
+                    let c = p[j]
+                    if c == delim || c == 10 || c == 13 { break }
+                    j += 1
+                }
+                if j >= n, !eof { return .incomplete }
+                starts.append(i); ends.append(j); escaped.append(false); quoted.append(false)
+                if j >= n { return .complete(end: n, lines: lines + 1) }
+                let c = p[j]
+                if c == delim { i = j + 1; continue }
+                if c == 10 { return .complete(end: j + 1, lines: lines + 1) }
+                if j + 1 >= n, !eof { return .incomplete }
+                return .complete(end: j + 1 < n && p[j + 1] == 10 ? j + 2 : j + 1, lines: lines + 1)
+            }
+        }
+    }
+
+    private func appendRecord(to columns: inout [RawColumn]) -> Int {
+        var total = 0
+        buffer.withUnsafeBytes { p in
+            for f in 0..<starts.count {
+                let s = starts[f], e = ends[f]
+                total += e - s
+                if escaped[f] {
+                    // Collapse doubled quotes.
+                    var value: [UInt8] = []
+                    value.reserveCapacity(e - s)
+                    var k = s
+                    while k < e {
+                        value.append(p[k])
+                        k += p[k] == options.quote ? 2 : 1
+                    }
+                    value.withUnsafeBytes { columns[f].append(.text, $0) }
+                    continue
+                }
+                let v = UnsafeRawBufferPointer(rebasing: p[s..<e])
+                if !quoted[f], isNull(v) { columns[f].appendNull() } else { columns[f].append(.text, v) }
+            }
+        }
+        return total
+    }
+
+    @inline(__always)
+    private func isNull(_ v: UnsafeRawBufferPointer) -> Bool {
+        if v.count == 0 { return emptyIsNull }
+        for candidate in nullValues where candidate.count == v.count {
+            if candidate.withUnsafeBytes({ $0.elementsEqual(v) }) { return true }
+        }
+        return false
+    }
+
+    private func fieldString(_ f: Int) -> String {
+        var bytes = Array(buffer[starts[f]..<ends[f]])
+        if escaped[f] {
+            var out: [UInt8] = []
+            var k = 0
+            while k < bytes.count { out.append(bytes[k]); k += bytes[k] == options.quote ? 2 : 1 }
+            bytes = out
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func rawText(_ from: Int, _ to: Int) -> String {
+        var end = min(to, buffer.count, from + 10_000)
+        while end > from, buffer[end - 1] == 10 || buffer[end - 1] == 13 { end -= 1 }
+        return String(decoding: buffer[from..<end], as: UTF8.self)
+    }
+
+    private func countLines(_ from: Int, _ to: Int) -> Int {
+        var n = 0
+        for i in from..<min(to, buffer.count) where buffer[i] == 10 { n += 1 }
+        return max(n, 1)
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s.removeFirst() }
+        while let l = s.last, chars.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

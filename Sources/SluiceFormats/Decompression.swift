@@ -1,0 +1,130 @@
+import CZlib
+import CZstd
+import SluiceCore
+
+/// Streaming gzip decompression (zlib `inflate`), including multi-member files as written by
+/// `cat a.gz b.gz`. A truncated or corrupt stream is an error naming the file, never a silent stop.
+public final class GzipReader: ByteReader {
+    private let inner: ByteReader
+    private let location: String
+    private var stream = z_stream()
+    private var input: [UInt8] = []
+    private var inputOffset = 0
+    private var finished = false
+    private var memberDone = false
+    public var rawBytesRead: Int64 { inner.rawBytesRead }
+
+    public init(_ inner: ByteReader, location: String) throws {
+        self.inner = inner
+        self.location = location
+        // 15 + 32: zlib or gzip header, detected automatically.
+        guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw SluiceError(.source, "cannot start gzip decompression", location: location)
+        }
+    }
+
+    deinit { inflateEnd(&stream) }
+
+    public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
+        guard !finished else { return 0 }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: max))
+        var produced = 0
+        defer { buffer.removeLast(max - produced) }
+        while produced == 0 {
+            if inputOffset == input.count {
+                input.removeAll(keepingCapacity: true)
+                inputOffset = 0
+                if try inner.read(into: &input, max: 1 << 20) == 0 {
+                    if memberDone || (stream.total_in == 0 && stream.total_out == 0) { finished = true; return 0 }
+                    throw SluiceError(.parse, "gzip data is truncated (the file ends inside a compressed block)",
+                                      location: location, fix: "re-create or re-download the file; it is incomplete")
+                }
+                if memberDone {
+                    // Another gzip member follows (concatenated .gz files).
+                    inflateReset(&stream)
+                    memberDone = false
+                }
+            }
+            let status: Int32 = input.withUnsafeMutableBytes { inp in
+                buffer.withUnsafeMutableBytes { out in
+                    stream.next_in = inp.baseAddress!.assumingMemoryBound(to: Bytef.self) + inputOffset
+                    stream.avail_in = uInt(inp.count - inputOffset)
+                    stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self) + start + produced
+                    stream.avail_out = uInt(max - produced)
+                    let s = inflate(&stream, Z_NO_FLUSH)
+                    produced = max - Int(stream.avail_out)
+                    inputOffset = inp.count - Int(stream.avail_in)
+                    return s
+                }
+            }
+            switch status {
+            case Z_OK, Z_BUF_ERROR: continue
+            case Z_STREAM_END:
+                memberDone = true
+                if produced > 0 { return produced }
+            default:
+                let msg = stream.msg.map { String(cString: $0) } ?? "code \(status)"
+                throw SluiceError(.parse, "gzip data is corrupt: \(msg)", location: location,
+                                  fix: "check the file with `gzip -t`; it is damaged")
+            }
+        }
+        return produced
+    }
+}
+
+/// Streaming zstd decompression.
+public final class ZstdReader: ByteReader {
+    private let inner: ByteReader
+    private let location: String
+    private let dctx: OpaquePointer
+    private var input: [UInt8] = []
+    private var inputOffset = 0
+    private var lastResult = 0
+    private var finished = false
+    public var rawBytesRead: Int64 { inner.rawBytesRead }
+
+    public init(_ inner: ByteReader, location: String) throws {
+        self.inner = inner
+        self.location = location
+        guard let ctx = ZSTD_createDCtx() else { throw SluiceError(.source, "cannot start zstd decompression", location: location) }
+        dctx = ctx
+    }
+
+    deinit { ZSTD_freeDCtx(dctx) }
+
+    public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
+        guard !finished else { return 0 }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: max))
+        var produced = 0
+        defer { buffer.removeLast(max - produced) }
+        while produced == 0 {
+            if inputOffset == input.count {
+                input.removeAll(keepingCapacity: true)
+                inputOffset = 0
+                if try inner.read(into: &input, max: 1 << 20) == 0 {
+                    if lastResult == 0 { finished = true; return 0 }
+                    throw SluiceError(.parse, "zstd data is truncated (the file ends inside a frame)",
+                                      location: location, fix: "re-create the file; it is incomplete")
+                }
+            }
+            let result: Int = input.withUnsafeBytes { inp in
+                buffer.withUnsafeMutableBytes { out in
+                    var ib = ZSTD_inBuffer(src: inp.baseAddress, size: inp.count, pos: inputOffset)
+                    var ob = ZSTD_outBuffer(dst: out.baseAddress! + start, size: max, pos: produced)
+                    let r = ZSTD_decompressStream(dctx, &ob, &ib)
+                    inputOffset = ib.pos
+                    produced = ob.pos
+                    return r
+                }
+            }
+            if ZSTD_isError(result) != 0 {
+                throw SluiceError(.parse, "zstd data is corrupt: \(String(cString: ZSTD_getErrorName(result)))",
+                                  location: location, fix: "check the file with `zstd -t`; it is damaged")
+            }
+            lastResult = result
+        }
+        return produced
+    }
+}

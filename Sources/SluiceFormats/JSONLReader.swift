@@ -1,0 +1,77 @@
+import SluiceCore
+
+/// Reads newline-delimited JSON: one object per line. A line that is not a valid JSON object is
+/// rejected with its line number and text; the lines around it load normally.
+public final class JSONLReader {
+    private let reader: ByteReader
+    private let location: String
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var eof = false
+    private var line = 0
+    private var assembler = JSONRecordAssembler()
+    private var lastRawBytes: Int64 = 0
+    private let maxRecordBytes: Int
+
+    public init(reader: ByteReader, location: String, maxRecordBytes: Int = 64 << 20) {
+        self.reader = reader
+        self.location = location
+        self.maxRecordBytes = maxRecordBytes
+        assembler.reset()
+    }
+
+    private func fill() throws {
+        if position > 0 {
+            buffer.removeFirst(position)
+            position = 0
+        }
+        if try reader.read(into: &buffer, max: 1 << 20) == 0 { eof = true }
+    }
+
+    public func next(maxRows: Int, maxBytes: Int) throws -> RawBatch? {
+        var origins: [Int] = []
+        var rejected: [Rejection] = []
+        if line == 0, buffer.isEmpty {
+            try fill()
+            if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+        }
+        while origins.count + rejected.count < maxRows, assembler.bytes < maxBytes {
+            // Find the end of the current line.
+            let end: Int? = buffer.withUnsafeBytes { p in
+                var j = position
+                while j < p.count, p[j] != 10 { j += 1 }
+                return j < p.count ? j : nil
+            }
+            guard let lineEnd = end ?? (eof ? buffer.count : nil) else {
+                guard buffer.count - position < maxRecordBytes else {
+                    throw SluiceError(.parse, "line longer than \(maxRecordBytes) bytes", location: "\(location) line \(line + 1)",
+                                      fix: "split the record, or check that the file is really newline-delimited JSON")
+                }
+                try fill()
+                continue
+            }
+            if position >= buffer.count, eof { break }
+            line += 1
+            let isBlank = buffer.withUnsafeBytes { p in
+                (position..<lineEnd).allSatisfy { p[$0] == 32 || p[$0] == 9 || p[$0] == 13 }
+            }
+            if !isBlank {
+                do {
+                    try buffer.withUnsafeBytes { p in
+                        try assembler.appendObject(UnsafeRawBufferPointer(rebasing: p[position..<lineEnd]))
+                    }
+                    origins.append(line)
+                } catch let failure as JSONScanner.Failure {
+                    let raw = String(decoding: buffer[position..<min(lineEnd, position + 10_000)], as: UTF8.self)
+                    rejected.append(Rejection(reason: .parse, message: "invalid JSON at column \(failure.offset + 1): \(failure.message)",
+                                              origin: line, raw: raw))
+                }
+            }
+            position = min(lineEnd + 1, buffer.count)
+        }
+        if origins.isEmpty, rejected.isEmpty { return nil }
+        let raw = reader.rawBytesRead
+        defer { lastRawBytes = raw }
+        return assembler.take(origins: origins, rejected: rejected, bytesRead: Int(raw - lastRawBytes))
+    }
+}

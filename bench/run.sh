@@ -9,7 +9,7 @@
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SLUICE="${SLUICE:-$BENCH_DIR/../.build/release/sluice}"
+SLUICE="${SLUICE:-$(cd "$BENCH_DIR/.." && pwd)/.build/release/sluice}"
 PY="$BENCH_DIR/.venv/bin/python"
 SYS_PY="${PYTHON:-python3}"
 TIME_BIN=/usr/bin/time
@@ -98,8 +98,9 @@ SLUICE_MISSING=""
 if [ -x "$SLUICE" ]; then
     SLUICE="$(cd "$(dirname "$SLUICE")" && pwd)/$(basename "$SLUICE")"
 else
-    SLUICE_MISSING="binary not found at $SLUICE (build it with: swift build -c release)"
-    log "NOTE: sluice $SLUICE_MISSING; sluice rows will be n/a, peers still run"
+    SLUICE_MISSING="sluice binary not found"
+    log "NOTE: sluice binary not found at $SLUICE (build it with 'swift build -c release'"
+    log "      or point SLUICE at one); sluice rows will be n/a, the peers still run"
 fi
 if [ ! -x "$PY" ]; then
     log "NOTE: $BENCH_DIR/.venv is missing; Python peers will be n/a (run bench/setup.sh)"
@@ -343,7 +344,7 @@ if [ "$MEMCHECK" -eq 1 ]; then
     if [ "$QUICK" -eq 1 ]; then
         log "memory check skipped in --quick mode"
     elif [ -n "$SLUICE_MISSING" ]; then
-        log "memory check skipped: sluice $SLUICE_MISSING"
+        log "memory check skipped: $SLUICE_MISSING"
     else
         BIG_ROWS=$((ROWS * 10))
         BIG_DIR="$BENCH_DIR/data/rows_${ROWS}_x10"

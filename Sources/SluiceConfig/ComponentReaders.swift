@@ -1,0 +1,256 @@
+import Foundation
+import SluiceCore
+
+/// The connector types the contract names that this version does not provide yet, with a word on each.
+let plannedSourceTypes = ["http", "postgres", "webhook", "sqlite", "kafka"]
+let plannedSinkTypes = ["postgres", "kafka"]
+
+enum SourceReader {
+    static func read(_ node: ConfigNode) -> SourceConfig? {
+        guard let pairs = node.pairs() else { return nil }
+        guard let typeNode = pairs.first(where: { $0.key == "type" })?.value, let type = typeNode.string() else {
+            node.problem("\(node.path): missing required key 'type'")
+            return nil
+        }
+        switch type {
+        case "files": return readFiles(node).map { .files($0) }
+        default:
+            if plannedSourceTypes.contains(type) {
+                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files)")
+            } else {
+                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files"] + plannedSourceTypes))
+            }
+            return nil
+        }
+    }
+
+    static func readFiles(_ node: ConfigNode) -> FilesSourceConfig? {
+        guard let o = node.object(allowed: ["type", "path", "format", "compression", "csv", "records_path", "incremental"]),
+              let path = o.required("path")?.string() else { return nil }
+        let format: FileFormat
+        if let f = o["format"]?.oneOf(FileFormat.self, FileFormat.allCases) {
+            format = f
+        } else if let guessed = guessFormat(path) {
+            format = guessed
+        } else {
+            node.problem("\(node.path): cannot tell the format from '\(path)'; set format: csv | jsonl | json")
+            return nil
+        }
+        if format == .parquet {
+            o["format"]?.problem("\(node.path).format: reading parquet is not available in this version (use csv, jsonl or json)")
+        }
+        var c = FilesSourceConfig(path: path, format: format)
+        if let v = o["compression"]?.oneOf(CompressionSetting.self, CompressionSetting.allCases) { c.compression = v }
+        if let v = o["incremental"]?.oneOf(IncrementalMode.self, IncrementalMode.allCases) { c.incremental = v }
+        c.recordsPath = o["records_path"]?.string()
+        if let csv = o["csv"], let co = csv.object(allowed: ["header", "delimiter", "quote", "null_values", "columns"]) {
+            if let v = co["header"]?.bool() { c.csvHeader = v }
+            if let d = co["delimiter"], let v = singleByte(d) { c.csvDelimiter = v }
+            if let q = co["quote"], let v = singleByte(q) { c.csvQuote = v }
+            if let v = co["null_values"]?.strings() { c.csvNullValues = v }
+            if let v = co["columns"]?.strings() { c.csvColumns = v }
+            if c.csvDelimiter == c.csvQuote { csv.problem("\(csv.path): delimiter and quote must differ") }
+        }
+        return c
+    }
+
+    static func singleByte(_ node: ConfigNode) -> UInt8? {
+        guard var s = node.string() else { return nil }
+        if s == "\\t" || s == "tab" { s = "\t" }
+        guard s.utf8.count == 1 else {
+            node.problem("\(node.path): must be a single ASCII character, found '\(s)'")
+            return nil
+        }
+        return s.utf8.first
+    }
+
+    static func guessFormat(_ path: String) -> FileFormat? {
+        var name = path.lowercased()
+        for ext in [".gz", ".gzip", ".zst", ".zstd", "*"] where name.hasSuffix(ext) { name.removeLast(ext.count) }
+        if name.hasSuffix(".csv") || name.hasSuffix(".tsv") { return .csv }
+        if name.hasSuffix(".jsonl") || name.hasSuffix(".ndjson") { return .jsonl }
+        if name.hasSuffix(".json") { return .json }
+        if name.hasSuffix(".parquet") { return .parquet }
+        return nil
+    }
+}
+
+enum SinkReader {
+    static func read(_ node: ConfigNode) -> SinkConfig? {
+        guard let pairs = node.pairs() else { return nil }
+        guard let typeNode = pairs.first(where: { $0.key == "type" })?.value, let type = typeNode.string() else {
+            node.problem("\(node.path): missing required key 'type'")
+            return nil
+        }
+        switch type {
+        case "sqlite":
+            guard let o = node.object(allowed: ["type", "path", "table", "mode", "create"]),
+                  let path = o.required("path")?.string(), let table = o.required("table")?.string() else { return nil }
+            if table.isEmpty || table.hasPrefix("_sluice") { o["table"]?.problem("\(node.path).table: '\(table)' is not a usable table name") }
+            var c = SQLiteSinkConfig(path: path, table: table)
+            if let m = o["mode"]?.oneOf(WriteMode.self, WriteMode.allCases) { c.mode = m }
+            if let v = o["create"]?.bool() { c.create = v }
+            return .sqlite(c)
+        case "files":
+            guard let o = node.object(allowed: ["type", "path", "format", "compression", "partition_by", "target_file_size", "mode"]),
+                  let path = o.required("path")?.string() else { return nil }
+            var c = FilesSinkConfig(path: path)
+            if let f = o["format"] {
+                if f.string() == "parquet" {
+                    f.problem("\(f.path): writing parquet is not available in this version (use jsonl or csv)")
+                } else if let v = f.oneOf(OutputFormat.self, OutputFormat.allCases) { c.format = v }
+            }
+            if let v = o["compression"]?.oneOf(OutputCompression.self, OutputCompression.allCases) { c.compression = v }
+            if let v = o["partition_by"]?.strings() { c.partitionBy = v }
+            if let v = o["target_file_size"]?.size() { c.targetFileSize = max(v, 1024) }
+            if let m = o["mode"]?.oneOf(WriteMode.self, WriteMode.allCases) { c.mode = m }
+            return .files(c)
+        default:
+            if plannedSinkTypes.contains(type) {
+                typeNode.problem("\(typeNode.path): sink type '\(type)' is not available in this version of sluice (available: sqlite, files)")
+            } else {
+                typeNode.problem("\(typeNode.path): unknown sink type '\(type)'" + Spelling.didYouMean(type, ["sqlite", "files"] + plannedSinkTypes))
+            }
+            return nil
+        }
+    }
+}
+
+enum SchemaReader {
+    static func read(_ node: ConfigNode) -> SchemaConfig {
+        var c = SchemaConfig()
+        guard let o = node.object(allowed: ["columns", "infer", "evolution"]) else { return c }
+        if let v = o["infer"]?.bool() { c.infer = v }
+        if let v = o["evolution"]?.oneOf(Evolution.self, Evolution.allCases) { c.evolution = v }
+        if let cols = o["columns"], let pairs = cols.pairs() {
+            var fields: [Field] = []
+            for (name, _, spec) in pairs {
+                guard let so = spec.object(allowed: ["type", "primary_key", "nullable", "format"]) else { continue }
+                guard let typeNode = so.required("type"), let text = typeNode.string() else { continue }
+                guard let type = DataType(parsing: text) else {
+                    typeNode.problem("\(typeNode.path): unknown type '\(text)'" + Spelling.didYouMean(text, DataType.documentedNames))
+                    continue
+                }
+                let pk = so["primary_key"]?.bool() ?? false
+                let nullable = so["nullable"]?.bool() ?? !pk
+                if let f = so["format"]?.string() {
+                    if type == .date || type == .timestamp { c.formats[name] = f } else { so["format"]?.problem("\(spec.path).format: only date and timestamp columns take a format") }
+                }
+                fields.append(Field(name, type, nullable: nullable, primaryKey: pk))
+            }
+            c.declared = Schema(fields)
+        }
+        return c
+    }
+}
+
+enum TransformReader {
+    static let names = ["select", "rename", "cast", "add_fields", "mask", "deduplicate"]
+    static let planned = ["filter", "compute", "flatten"]
+
+    static func read(_ node: ConfigNode) -> [TransformConfig] {
+        guard let items = node.list() else { return [] }
+        return items.compactMap { item -> TransformConfig? in
+            guard let pairs = item.pairs() else { return nil }
+            guard pairs.count == 1, let (name, keyMark, body) = pairs.first else {
+                item.problem("\(item.path): each transform is one key (\(names.joined(separator: ", ")))")
+                return nil
+            }
+            switch name {
+            case "select": return body.strings().map { .select($0) }
+            case "rename":
+                return body.pairs().map { .rename($0.compactMap { k, _, v in v.string().map { (k, $0) } }) }
+            case "cast":
+                return body.pairs().map { pairs in
+                    .cast(pairs.compactMap { k, _, v in
+                        guard let t = v.string() else { return nil }
+                        guard let type = DataType(parsing: t) else {
+                            v.problem("\(v.path): unknown type '\(t)'" + Spelling.didYouMean(t, DataType.documentedNames))
+                            return nil
+                        }
+                        return (k, type)
+                    })
+                }
+            case "add_fields":
+                return body.pairs().map { pairs in
+                    .addFields(pairs.compactMap { k, _, v in v.string().flatMap { parseExpression($0, v) }.map { (k, $0) } })
+                }
+            case "mask":
+                guard let o = body.object(allowed: ["fields", "method", "key"]) else { return nil }
+                let fields = o.required("fields")?.strings() ?? []
+                let method = o["method"]?.oneOf(MaskMethod.self, MaskMethod.allCases) ?? .sha256
+                let key = o["key"]?.string()
+                if method == .hmac, key == nil { body.problem("\(body.path): method hmac needs a key (e.g. key: ${MASK_KEY})") }
+                return .mask(fields: fields, method: method, key: key)
+            case "deduplicate":
+                guard let o = body.object(allowed: ["key", "keep"]), let key = o.required("key")?.strings() else { return nil }
+                return .deduplicate(key: key, keep: o["keep"]?.oneOf(DedupKeep.self, DedupKeep.allCases) ?? .first)
+            default:
+                if planned.contains(name) {
+                    item.context.problem("\(item.path): the '\(name)' transform needs the expression language, which this version does not have", at: keyMark)
+                } else {
+                    item.context.problem("\(item.path): unknown transform '\(name)'" + Spelling.didYouMean(name, names + planned), at: keyMark)
+                }
+                return nil
+            }
+        }
+    }
+
+    /// `now()`, `source_file()`, `run_id()`, `pipeline()`, `'text'`, numbers, true/false, null.
+    static func parseExpression(_ text: String, _ node: ConfigNode) -> FieldExpression? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        switch t.lowercased() {
+        case "now()": return .now
+        case "source_file()": return .sourceFile
+        case "run_id()": return .runID
+        case "pipeline()": return .pipelineName
+        case "true": return .literal(.bool(true))
+        case "false": return .literal(.bool(false))
+        case "null": return .literal(.null)
+        default: break
+        }
+        if t.count >= 2, t.hasPrefix("'"), t.hasSuffix("'") {
+            return .literal(.string(String(t.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")))
+        }
+        if let i = Int64(t) { return .literal(.int64(i)) }
+        if let d = Double(t) { return .literal(.double(d)) }
+        node.problem("\(node.path): '\(t)' is not a value: use now(), source_file(), run_id(), a number, or a quoted string like \"'eu'\"")
+        return nil
+    }
+}
+
+/// The `depends_on` graph.
+public enum PipelineGraph {
+    /// A cycle as a list of names (first repeated at the end), if there is one.
+    public static func findCycle(_ pipelines: [PipelineConfig]) -> [String]? {
+        let deps = Dictionary(pipelines.map { ($0.name, $0.dependsOn) }, uniquingKeysWith: { a, _ in a })
+        var state: [String: Int] = [:]   // 1 visiting, 2 done
+        var stack: [String] = []
+        func visit(_ n: String) -> [String]? {
+            if state[n] == 2 { return nil }
+            if state[n] == 1 { return Array(stack[stack.firstIndex(of: n)!...]) + [n] }
+            state[n] = 1
+            stack.append(n)
+            for d in deps[n] ?? [] where deps[d] != nil {
+                if let c = visit(d) { return c }
+            }
+            stack.removeLast()
+            state[n] = 2
+            return nil
+        }
+        for p in pipelines { if let c = visit(p.name) { return c } }
+        return nil
+    }
+
+    /// The named pipelines plus everything upstream of them, in file order.
+    public static func closure(of names: [String], in pipelines: [PipelineConfig]) -> [PipelineConfig] {
+        let byName = Dictionary(pipelines.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var wanted = Set<String>()
+        func add(_ n: String) {
+            guard wanted.insert(n).inserted, let p = byName[n] else { return }
+            p.dependsOn.forEach(add)
+        }
+        names.forEach(add)
+        return pipelines.filter { wanted.contains($0.name) }
+    }
+}

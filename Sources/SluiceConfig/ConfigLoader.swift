@@ -1,0 +1,161 @@
+import Foundation
+import SluiceCore
+import Yams
+
+/// Loads `sluice.yaml`: YAML with positions → typed, validated `ProjectConfig`. All problems are
+/// collected and thrown together as `ConfigErrors`, each as `FILE:LINE:COL: message`.
+public enum ConfigLoader {
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProjectConfig {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigErrors(problems: [ConfigProblem(file: file, line: 1, column: 1,
+                                                        message: "cannot read the project file (create one with `sluice init`)")])
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: file, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> ProjectConfig {
+        let context = ConfigContext(file: file, environment: environment)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigErrors(problems: [ConfigProblem(file: file, line: 1, column: 1, message: "the project file is empty")])
+            }
+            root = node
+        } catch let error as YamlError {
+            throw ConfigErrors(problems: [yamlProblem(error, file: file)])
+        }
+        let config = readProject(ConfigNode(node: root, path: "", context: context), file: file)
+        if !context.problems.isEmpty || config == nil {
+            let problems = context.problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) }
+            throw ConfigErrors(problems: problems.map {
+                var p = $0
+                p.message = SecretMasker(secrets: context.interpolator.secrets).mask(p.message)
+                return p
+            })
+        }
+        return config!
+    }
+
+    static func yamlProblem(_ error: YamlError, file: String) -> ConfigProblem {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return ConfigProblem(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        case .composer(_, let problem, let mark, _):
+            return ConfigProblem(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        default:
+            return ConfigProblem(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")
+        }
+    }
+
+    static func readProject(_ root: ConfigNode, file: String) -> ProjectConfig? {
+        guard let top = root.object(allowed: ["version", "state", "defaults", "pipelines"]) else { return nil }
+        if let v = top["version"], let n = v.int(), n != 1 { v.problem("version: only version 1 exists") }
+        let baseDirectory = (file as NSString).deletingLastPathComponent
+        var state = ".sluice/state.db"
+        if let s = top["state"]?.string() {
+            if s.hasPrefix("postgres://") || s.hasPrefix("postgresql://") {
+                top["state"]?.problem("state: a PostgreSQL state store is not available in this version; use a SQLite file path")
+            }
+            state = s
+        }
+        var defaults = RetryConfig()
+        var defaultBatch: (Int, Int) = (65_536, 8 << 20)
+        if let d = top["defaults"], let obj = d.object(allowed: ["retry", "batch"]) {
+            if let r = obj["retry"] { defaults = readRetry(r, base: defaults) }
+            if let b = obj["batch"] { defaultBatch = readBatch(b, base: defaultBatch) }
+        }
+        var pipelines: [PipelineConfig] = []
+        if let p = top.required("pipelines"), let pairs = p.pairs() {
+            if pairs.isEmpty { p.problem("pipelines: no pipelines defined") }
+            for (name, keyMark, node) in pairs {
+                if name.isEmpty || !name.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) {
+                    root.context.problem("pipeline name '\(name)' must use only a-z, 0-9 and _", at: keyMark)
+                }
+                if let pipeline = readPipeline(node, name: name, retry: defaults, batch: defaultBatch) { pipelines.append(pipeline) }
+            }
+            checkGraph(pipelines, pairs: pairs, context: root.context)
+        }
+        return ProjectConfig(file: file, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, state: state,
+                             pipelines: pipelines, masker: SecretMasker(secrets: root.context.interpolator.secrets))
+    }
+
+    static func readRetry(_ node: ConfigNode, base: RetryConfig) -> RetryConfig {
+        var r = base
+        guard let o = node.object(allowed: ["attempts", "backoff", "initial", "max", "jitter"]) else { return r }
+        if let v = o["attempts"]?.int(min: 1) { r.attempts = v }
+        if let v = o["backoff"]?.string(), !["exponential", "constant"].contains(v) {
+            o["backoff"]?.problem("\(node.path).backoff: unknown value '\(v)' (expected exponential or constant)")
+        } else if o["backoff"]?.string() == "constant" { r.max = r.initial }
+        if let v = o["initial"]?.duration() { r.initial = v }
+        if let v = o["max"]?.duration() { r.max = v }
+        if let v = o["jitter"]?.bool() { r.jitter = v }
+        return r
+    }
+
+    static func readBatch(_ node: ConfigNode, base: (Int, Int)) -> (Int, Int) {
+        var b = base
+        guard let o = node.object(allowed: ["rows", "bytes"]) else { return b }
+        if let v = o["rows"]?.int(min: 1) { b.0 = v }
+        if let v = o["bytes"]?.size() { b.1 = Int(max(v, 1024)) }
+        return b
+    }
+
+    static func readPipeline(_ node: ConfigNode, name: String, retry: RetryConfig, batch: (Int, Int)) -> PipelineConfig? {
+        let keys = ["depends_on", "schedule", "timezone", "source", "schema", "transforms", "quality", "on_error", "sink", "retry", "batch"]
+        guard let o = node.object(allowed: keys) else { return nil }
+        if let q = o["quality"] {
+            q.problem("\(q.path): quality rules are not available in this version of sluice; remove the key to run this pipeline")
+        }
+        if let s = o["schedule"], let text = s.string(), text.split(separator: " ").count != 5 {
+            s.problem("\(s.path): '\(text)' is not a 5-field cron expression (minute hour day month weekday)")
+        }
+        let source = o.required("source").flatMap { SourceReader.read($0) }
+        let sink = o.required("sink").flatMap { SinkReader.read($0) }
+        let schema = o["schema"].map { SchemaReader.read($0) } ?? SchemaConfig()
+        let transforms = o["transforms"].map { TransformReader.read($0) } ?? []
+        let onError = o["on_error"].map { readOnError($0) } ?? OnErrorConfig()
+        let pipelineRetry = o["retry"].map { readRetry($0, base: retry) } ?? retry
+        let pipelineBatch = o["batch"].map { readBatch($0, base: batch) } ?? batch
+        guard let source, let sink else { return nil }
+        if case .files(let f) = sink, f.mode != .append {
+            o["sink"]?.problem("\(name).sink.mode: files sinks only append (each source unit writes its own files)")
+        }
+        if case .sqlite(let s) = sink, s.mode == .merge, schema.declared.primaryKey.isEmpty {
+            o["sink"]?.problem("\(name).sink.mode: merge needs a primary key: mark a column with `primary_key: true` under schema.columns")
+        }
+        if case .sqlite(let s) = sink, s.mode == .replicate {
+            o["sink"]?.problem("\(name).sink.mode: replicate applies change events from a CDC source, which this version does not have")
+        }
+        return PipelineConfig(name: name, dependsOn: o["depends_on"]?.strings() ?? [], schedule: o["schedule"]?.string(),
+                              source: source, schema: schema, transforms: transforms, onError: onError, sink: sink,
+                              retry: pipelineRetry, batchRows: pipelineBatch.0, batchBytes: pipelineBatch.1)
+    }
+
+    static func readOnError(_ node: ConfigNode) -> OnErrorConfig {
+        var c = OnErrorConfig()
+        guard let o = node.object(allowed: ["action", "max_ratio", "quarantine"]) else { return c }
+        if let a = o["action"]?.oneOf(OnErrorAction.self, OnErrorAction.allCases) { c.action = a }
+        if let r = o["max_ratio"], let v = r.double() {
+            if (0...1).contains(v) { c.maxRatio = v } else { r.problem("\(r.path): must be between 0 and 1") }
+        }
+        if let q = o["quarantine"], let qo = q.object(allowed: ["type", "path"]) {
+            if let t = qo["type"]?.string(), t != "files" { qo["type"]?.problem("\(q.path).type: only 'files' quarantine is available") }
+            if let p = qo["path"]?.string() { c.quarantinePath = p }
+        }
+        return c
+    }
+
+    /// Unknown `depends_on` targets and cycles, reported at the pipeline that closes them.
+    static func checkGraph(_ pipelines: [PipelineConfig], pairs: [(key: String, keyMark: Mark?, value: ConfigNode)], context: ConfigContext) {
+        let names = Set(pipelines.map(\.name))
+        let marks = Dictionary(pairs.map { ($0.key, $0.keyMark) }, uniquingKeysWith: { a, _ in a })
+        for p in pipelines {
+            for d in p.dependsOn where !names.contains(d) {
+                context.problem("\(p.name).depends_on: unknown pipeline '\(d)'" + Spelling.didYouMean(d, Array(names).sorted()), at: marks[p.name] ?? nil)
+            }
+        }
+        if let cycle = PipelineGraph.findCycle(pipelines) {
+            context.problem("depends_on forms a cycle: \(cycle.joined(separator: " → "))", at: marks[cycle[0]] ?? nil)
+        }
+    }
+}

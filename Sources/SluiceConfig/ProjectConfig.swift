@@ -1,0 +1,150 @@
+import SluiceCore
+
+/// A parsed and validated `sluice.yaml`.
+public struct ProjectConfig: Sendable {
+    /// The project file as given.
+    public var file: String
+    /// Directory relative paths resolve against.
+    public var baseDirectory: String
+    /// The state store: a SQLite file path (default `.sluice/state.db`).
+    public var state: String
+    public var pipelines: [PipelineConfig]
+    /// Hides secrets (from `*PASSWORD*`/`*SECRET*`/`*TOKEN*`/`*KEY*` variables) in printed text.
+    public var masker: SecretMasker
+
+    public func pipeline(named name: String) -> PipelineConfig? { pipelines.first { $0.name == name } }
+}
+
+public struct PipelineConfig: Sendable {
+    public var name: String
+    public var dependsOn: [String]
+    public var schedule: String?
+    public var source: SourceConfig
+    public var schema: SchemaConfig
+    public var transforms: [TransformConfig]
+    public var onError: OnErrorConfig
+    public var sink: SinkConfig
+    public var retry: RetryConfig
+    /// Rows and bytes per batch. Default 65,536 rows / 8 MiB.
+    public var batchRows: Int
+    public var batchBytes: Int
+}
+
+public struct RetryConfig: Sendable {
+    /// Tries in all (1 = no retry). Default 5.
+    public var attempts = 5
+    public var initial = 1.0
+    public var max = 60.0
+    public var jitter = true
+    public init() {}
+}
+
+public enum SourceConfig: Sendable {
+    case files(FilesSourceConfig)
+
+    public var type: String {
+        switch self { case .files: "files" }
+    }
+}
+
+public enum FileFormat: String, Sendable, CaseIterable { case csv, jsonl, json, parquet }
+public enum CompressionSetting: String, Sendable, CaseIterable { case auto, none, gzip, zstd }
+public enum IncrementalMode: String, Sendable, CaseIterable { case new_files, none }
+
+public struct FilesSourceConfig: Sendable {
+    /// Glob of local files (`data/incoming/orders_*.csv*`); `**` matches any depth.
+    public var path: String
+    /// Inferred from the extension when not set.
+    public var format: FileFormat
+    public var compression: CompressionSetting = .auto
+    public var csvHeader = true
+    public var csvDelimiter: UInt8 = UInt8(ascii: ",")
+    public var csvQuote: UInt8 = UInt8(ascii: "\"")
+    public var csvNullValues: [String] = ["", "NULL", "null"]
+    public var csvColumns: [String]?
+    public var recordsPath: String?
+    public var incremental: IncrementalMode = .new_files
+}
+
+public enum Evolution: String, Sendable, CaseIterable { case evolve, freeze, discard_row, discard_column }
+
+public struct SchemaConfig: Sendable {
+    public var declared = Schema()
+    /// strptime formats per date/timestamp column.
+    public var formats: [String: String] = [:]
+    public var infer = true
+    public var evolution: Evolution = .evolve
+    public init() {}
+}
+
+public enum MaskMethod: String, Sendable, CaseIterable { case sha256, redact, hmac }
+public enum DedupKeep: String, Sendable, CaseIterable { case first, last }
+
+/// A value for `add_fields`: `now()`, `source_file()`, `run_id()`, or a literal.
+public enum FieldExpression: Sendable, Equatable {
+    case now, sourceFile, runID, pipelineName
+    case literal(Value)
+}
+
+public enum TransformConfig: Sendable {
+    case select([String])
+    case rename([(String, String)])
+    case cast([(String, DataType)])
+    case addFields([(String, FieldExpression)])
+    case mask(fields: [String], method: MaskMethod, key: String?)
+    case deduplicate(key: [String], keep: DedupKeep)
+
+    public var name: String {
+        switch self {
+        case .select: "select"
+        case .rename: "rename"
+        case .cast: "cast"
+        case .addFields: "add_fields"
+        case .mask: "mask"
+        case .deduplicate: "deduplicate"
+        }
+    }
+}
+
+public enum OnErrorAction: String, Sendable, CaseIterable { case quarantine, fail, skip }
+
+public struct OnErrorConfig: Sendable {
+    public var action: OnErrorAction = .quarantine
+    /// Fail the run when more than this share of records is rejected. Default: no limit.
+    public var maxRatio: Double?
+    /// Quarantine file template; `{pipeline}` and `{run_id}` are replaced.
+    public var quarantinePath = ".sluice/quarantine/{pipeline}/{run_id}.jsonl"
+    public init() {}
+}
+
+public enum SinkConfig: Sendable {
+    case sqlite(SQLiteSinkConfig)
+    case files(FilesSinkConfig)
+
+    public var type: String {
+        switch self { case .sqlite: "sqlite" case .files: "files" }
+    }
+}
+
+public struct SQLiteSinkConfig: Sendable {
+    public var path: String
+    public var table: String
+    public var mode: WriteMode = .append
+    /// Create the table and add new columns as needed. Default true.
+    public var create = true
+}
+
+public enum OutputFormat: String, Sendable, CaseIterable { case jsonl, csv }
+public enum OutputCompression: String, Sendable, CaseIterable { case none, gzip, zstd }
+
+public struct FilesSinkConfig: Sendable {
+    /// Output directory.
+    public var path: String
+    public var format: OutputFormat = .jsonl
+    public var compression: OutputCompression = .none
+    /// Hive-style directory templates such as `year={created_at:%Y}`.
+    public var partitionBy: [String] = []
+    /// Roll over to a new part file beyond this many bytes. Default 128 MiB.
+    public var targetFileSize: Int64 = 128 << 20
+    public var mode: WriteMode = .append
+}

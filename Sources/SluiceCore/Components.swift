@@ -11,6 +11,8 @@ public struct RunContext: Sendable {
     /// Rows (and bytes) per batch emitted by sources.
     public var batchRows: Int
     public var batchBytes: Int
+    /// The unit being processed (`source_file()`), set by the runtime per unit.
+    public var unit: String?
 
     public init(pipeline: String, runID: String, startedAt: Int64 = Temporal.nowMicros(), fullRefresh: Bool = false,
                 baseDirectory: String = ".", batchRows: Int = 65_536, batchBytes: Int = 8 << 20) {
@@ -45,14 +47,11 @@ public struct WorkUnit: Sendable, Hashable {
     public var location: String
     /// Bytes to read, when known (progress and ETA).
     public var sizeBytes: Int64?
-    /// Saved when the unit commits.
-    public var checkpoint: [StateEntry]
 
-    public init(id: String, location: String, sizeBytes: Int64? = nil, checkpoint: [StateEntry] = []) {
+    public init(id: String, location: String, sizeBytes: Int64? = nil) {
         self.id = id
         self.location = location
         self.sizeBytes = sizeBytes
-        self.checkpoint = checkpoint
     }
 }
 
@@ -103,8 +102,9 @@ public protocol Source: Sendable {
     /// The units to process this run, given the saved state (empty on first run or full refresh).
     func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit]
     /// Reads one unit, calling `emit` for each batch. `emit` suspends when downstream is full
-    /// (back-pressure). Throwing fails the unit; rows already emitted for it are rolled back.
-    func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws
+    /// (back-pressure). Returns the state entries to commit with the unit's rows. Throwing fails
+    /// the unit; rows already emitted for it are rolled back.
+    func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry]
 }
 
 /// Changes batches. Stateful transforms (deduplicate) are reference types created per run.
@@ -132,7 +132,9 @@ public protocol Sink: AnyObject, Sendable {
     /// and whenever the resolved schema grows.
     func prepare(schema: Schema, context: RunContext) async throws
     func begin(_ unit: WorkUnit) async throws
-    func write(_ batch: RecordBatch) async throws
+    /// Writes rows within the open unit. Rows the destination refuses on their own (a constraint
+    /// violation) come back as rejections; anything else that fails throws.
+    func write(_ batch: RecordBatch) async throws -> [Rejection]
     func commit(_ unit: WorkUnit, state: [StateEntry]) async throws
     func rollback(_ unit: WorkUnit) async throws
     func finish(context: RunContext) async throws

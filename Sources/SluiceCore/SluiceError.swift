@@ -15,6 +15,10 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible {
     public var fix: String?
     /// Whether trying the same operation again may succeed (connection refused, lock timeout, 503).
     public var retryable: Bool
+    /// A machine-readable refinement of `kind` (`constraint` for a row a database refused).
+    public var code: String?
+
+    public var isConstraintViolation: Bool { code == "constraint" }
 
     public init(_ kind: Kind, _ message: String, pipeline: String? = nil, component: String? = nil,
                 location: String? = nil, fix: String? = nil, retryable: Bool = false) {

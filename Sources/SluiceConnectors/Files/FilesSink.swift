@@ -1,0 +1,205 @@
+import Crypto
+import Foundation
+import SluiceConfig
+import SluiceCore
+import SluiceFormats
+
+/// Writes JSONL or CSV files (optionally gzip/zstd) into a directory, partitioned Hive-style.
+///
+/// Output is named deterministically per source unit — `<unit>-<hash>-part-0000.jsonl` — and
+/// written under a temporary name that is renamed only when the unit commits. A re-run of the same
+/// unit therefore replaces its files instead of adding a second copy, and a reader never sees a
+/// partial file.
+public final class FilesSink: Sink, @unchecked Sendable {
+    public let config: FilesSinkConfig
+    private var root = ""
+    private var unitPrefix = ""
+    private var open: [String: (writer: FileWriter, part: Int)] = [:]   // partition dir → current part
+    private var written: [(temp: String, final: String)] = []
+    private var headerSchema: Schema?
+    private let templates: [PartitionTemplate]
+
+    public init(config: FilesSinkConfig) {
+        self.config = config
+        self.templates = config.partitionBy.map(PartitionTemplate.init)
+    }
+
+    public var storesStateTransactionally: Bool { false }
+
+    private var compression: Compression {
+        switch config.compression { case .none: .none case .gzip: .gzip case .zstd: .zstd }
+    }
+
+    private var fileExtension: String { "." + config.format.rawValue + compression.fileExtension }
+
+    public func open(context: RunContext) async throws {
+        root = context.resolve(config.path)
+        try FileSystem.createDirectory(root)
+    }
+
+    public func loadState(context: RunContext) async throws -> [String: String] { [:] }
+    public func clearState(context: RunContext, keys: [String]?) async throws {}
+    public func prepare(schema: Schema, context: RunContext) async throws {}
+
+    public func begin(_ unit: WorkUnit) async throws {
+        let digest = SHA256.hash(data: Data(unit.id.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+        let base = (unit.id as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "unit"
+        let slug = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(60))
+        unitPrefix = "\(slug)-\(digest)-part-"
+        open = [:]
+        written = []
+    }
+
+    public func write(_ batch: RecordBatch) async throws -> [Rejection] {
+        guard batch.rowCount > 0 else { return [] }
+        if templates.isEmpty {
+            try append(batch, dir: root)
+            return []
+        }
+        var groups: [String: [Int]] = [:]
+        var order: [String] = []
+        for row in 0..<batch.rowCount {
+            let dir = templates.map { $0.render(batch, row) }.joined(separator: "/")
+            if groups[dir] == nil { order.append(dir) }
+            groups[dir, default: []].append(row)
+        }
+        for dir in order { try append(batch.taking(groups[dir]!), dir: root + "/" + dir) }
+        return []
+    }
+
+    private func append(_ batch: RecordBatch, dir: String) throws {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(batch.byteSize * 2)
+        var entry = try current(dir: dir, schema: batch.schema)
+        switch config.format {
+        case .jsonl: JSONLWriter.append(batch, to: &bytes)
+        case .csv:
+            if entry.writer.uncompressedBytes == 0 || headerSchema != batch.schema {
+                if entry.writer.uncompressedBytes > 0 {
+                    // New columns mid-file: CSV has one header, so the wider rows start a new part.
+                    try entry.writer.finish()
+                    entry = try newPart(dir: dir, part: entry.part + 1)
+                }
+                CSVWriter.appendHeader(batch.schema, to: &bytes)
+                headerSchema = batch.schema
+            }
+            CSVWriter.append(batch, to: &bytes)
+        }
+        try entry.writer.write(bytes)
+        if entry.writer.uncompressedBytes >= config.targetFileSize {
+            // Roll over: the next write to this directory opens the following part.
+            try entry.writer.finish()
+            open[dir] = nil
+            nextPart[dir] = entry.part + 1
+        }
+    }
+
+    private var nextPart: [String: Int] = [:]
+
+    private func current(dir: String, schema: Schema) throws -> (writer: FileWriter, part: Int) {
+        if let e = open[dir] { return e }
+        return try newPart(dir: dir, part: nextPart[dir] ?? 0)
+    }
+
+    private func newPart(dir: String, part: Int) throws -> (writer: FileWriter, part: Int) {
+        try FileSystem.createDirectory(dir)
+        let name = unitPrefix + String(format: "%04d", part) + fileExtension
+        let final = dir + "/" + name
+        let temp = dir + "/." + name + ".tmp"
+        let writer = try FileWriter(path: temp, compression: compression)
+        written.append((temp, final))
+        open[dir] = (writer, part)
+        headerSchema = nil
+        return (writer, part)
+    }
+
+    public func commit(_ unit: WorkUnit, state: [StateEntry]) async throws {
+        for (_, e) in open { try e.writer.finish() }
+        open = [:]
+        nextPart = [:]
+        for (temp, final) in written { try FileSystem.rename(temp, to: final) }
+        // Parts left from an earlier, longer version of this unit would duplicate rows: remove them.
+        let keep = Set(written.map(\.final))
+        for file in staleParts() where !keep.contains(file) { unlink(file) }
+        written = []
+    }
+
+    private func staleParts() -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: root) else { return [] }
+        var out: [String] = []
+        while let rel = e.nextObject() as? String {
+            if (rel as NSString).lastPathComponent.hasPrefix(unitPrefix) { out.append(root + "/" + rel) }
+        }
+        return out
+    }
+
+    public func rollback(_ unit: WorkUnit) async throws {
+        for (_, e) in open { e.writer.abandon() }
+        for (temp, _) in written { unlink(temp) }
+        open = [:]
+        nextPart = [:]
+        written = []
+    }
+
+    public func finish(context: RunContext) async throws {}
+    public func close() async { try? await rollback(WorkUnit(id: "", location: "")) }
+}
+
+/// A partition directory template such as `year={created_at:%Y}` or `country={country}`.
+struct PartitionTemplate {
+    enum Piece { case text(String), field(String, format: String?) }
+    let pieces: [Piece]
+
+    init(_ template: String) {
+        var pieces: [Piece] = []
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            if open > rest.startIndex { pieces.append(.text(String(rest[..<open]))) }
+            let inner = rest[rest.index(after: open)..<close]
+            if let colon = inner.firstIndex(of: ":") {
+                pieces.append(.field(String(inner[..<colon]), format: String(inner[inner.index(after: colon)...])))
+            } else {
+                pieces.append(.field(String(inner), format: nil))
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        if !rest.isEmpty { pieces.append(.text(String(rest))) }
+        self.pieces = pieces
+    }
+
+    func render(_ batch: RecordBatch, _ row: Int) -> String {
+        var out = ""
+        for piece in pieces {
+            switch piece {
+            case .text(let t): out += t
+            case .field(let name, let format):
+                let value = batch.row(row)[name]
+                out += Self.format(value, format)
+            }
+        }
+        return out
+    }
+
+    static func format(_ value: Value, _ format: String?) -> String {
+        if value.isNull { return "__null__" }
+        if let format {
+            let micros: Int64? = switch value {
+            case .timestamp(let t): t
+            case .date(let d): Int64(d) * Temporal.microsPerDay
+            default: nil
+            }
+            if let micros {
+                let c = Temporal.components(micros)
+                var s = format
+                for (k, v) in [("%Y", String(c.year)), ("%m", pad(c.month)), ("%d", pad(c.day)), ("%H", pad(c.hour)), ("%M", pad(c.minute))] {
+                    s = s.replacingOccurrences(of: k, with: v)
+                }
+                return s
+            }
+        }
+        let text = value.text
+        return String(text.map { $0 == "/" || $0 == "\\" || $0 == "\0" ? "_" : $0 }).replacingOccurrences(of: "..", with: "_")
+    }
+
+    static func pad(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+}

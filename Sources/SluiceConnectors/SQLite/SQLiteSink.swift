@@ -1,0 +1,246 @@
+import SluiceConfig
+import SluiceCore
+import SluiceFormats
+
+/// Writes batches into a SQLite table: `append`, `merge` (upsert by primary key) or `replace`
+/// (rows go to a staging table that is swapped in atomically at the end of the run).
+///
+/// Each unit is one transaction, and the unit's state entries are written to `_sluice_state` in
+/// that same transaction, so rows and positions can never disagree after a crash.
+public final class SQLiteSink: Sink, @unchecked Sendable {
+    public let config: SQLiteSinkConfig
+    private var db: SQLiteDatabase?
+    private var tableColumns: [String: String] = [:]   // name → declared SQL type
+    private var tableOrder: [String] = []
+    private var insert: SQLiteStatement?
+    private var insertSchema: Schema?
+    private var deferredState: [StateEntry] = []
+    private var pipeline = ""
+    private var staged = false
+
+    public init(config: SQLiteSinkConfig) { self.config = config }
+
+    public var storesStateTransactionally: Bool { true }
+
+    /// The table rows are written to during this run.
+    var targetTable: String { config.mode == .replace ? "_sluice_stage_" + config.table : config.table }
+
+    private func database() throws -> SQLiteDatabase {
+        guard let db else { throw SluiceError(.internal, "sink used before open()") }
+        return db
+    }
+
+    public func open(context: RunContext) async throws {
+        pipeline = context.pipeline
+        let path = context.resolve(config.path)
+        try FileSystem.createDirectory(forFile: path)
+        let db = try SQLiteDatabase(path: path)
+        self.db = db
+        try db.execute("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY")
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS _sluice_state (pipeline TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, key))
+            """)
+        if config.mode == .replace {
+            try db.execute("DROP TABLE IF EXISTS \(q(targetTable))")
+            staged = true
+        }
+        try loadTableColumns()
+    }
+
+    private func q(_ name: String) -> String { SQLiteDatabase.quoteIdentifier(name) }
+
+    private func loadTableColumns() throws {
+        let cols = try database().columns(of: targetTable)
+        tableOrder = cols.map(\.name)
+        tableColumns = Dictionary(cols.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func loadState(context: RunContext) async throws -> [String: String] {
+        let rows = try database().query("SELECT key, value FROM _sluice_state WHERE pipeline = ?", [.string(context.pipeline)])
+        return Dictionary(rows.map { ($0[0].text, $0[1].text) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func clearState(context: RunContext, keys: [String]?) async throws {
+        let db = try database()
+        if let keys {
+            try db.transaction {
+                for k in keys { try db.run("DELETE FROM _sluice_state WHERE pipeline = ? AND key = ?", [.string(context.pipeline), .string(k)]) }
+            }
+        } else {
+            try db.run("DELETE FROM _sluice_state WHERE pipeline = ?", [.string(context.pipeline)])
+        }
+    }
+
+    static func sqlType(_ t: DataType) -> String {
+        switch t {
+        case .bool: "BOOLEAN"
+        case .int64: "INTEGER"
+        case .double: "REAL"
+        case .decimal(let p, let s): "DECIMAL(\(p),\(s))"
+        case .string, .json: "TEXT"
+        case .bytes: "BLOB"
+        case .date: "DATE"
+        case .timestamp: "TIMESTAMP"
+        }
+    }
+
+    public func prepare(schema: Schema, context: RunContext) async throws {
+        let db = try database()
+        if tableOrder.isEmpty {
+            if !config.create, !staged {
+                throw SluiceError(.sink, "table \(config.table) does not exist and create is false", location: db.path,
+                                  fix: "create the table, or set create: true")
+            }
+            var defs = schema.fields.map { "\(q($0.name)) \(Self.sqlType($0.type))\($0.nullable ? "" : " NOT NULL")" }
+            let pk = schema.primaryKey
+            if !pk.isEmpty { defs.append("PRIMARY KEY (\(pk.map(q).joined(separator: ", ")))") }
+            try db.execute("CREATE TABLE IF NOT EXISTS \(q(targetTable)) (\(defs.joined(separator: ", ")))")
+        } else {
+            for field in schema.fields where tableColumns[field.name] == nil {
+                guard config.create else {
+                    throw SluiceError(.sink, "column \(field.name) is not in table \(config.table) and create is false",
+                                      location: db.path, fix: "add the column, or set create: true")
+                }
+                try db.execute("ALTER TABLE \(q(targetTable)) ADD COLUMN \(q(field.name)) \(Self.sqlType(field.type))")
+            }
+        }
+        if config.mode == .merge, !schema.primaryKey.isEmpty {
+            // Upserts need a unique index on the key; a table created elsewhere may lack one.
+            let name = "_sluice_pk_" + config.table
+            do {
+                try db.execute("CREATE UNIQUE INDEX IF NOT EXISTS \(q(name)) ON \(q(targetTable)) (\(schema.primaryKey.map(q).joined(separator: ", ")))")
+            } catch let e as SluiceError {
+                throw SluiceError(.sink, "cannot make \(schema.primaryKey.joined(separator: ", ")) unique in \(config.table): \(e.message)",
+                                  location: db.path, fix: "remove duplicate keys from the table, or use mode: append")
+            }
+        }
+        try loadTableColumns()
+        insert = nil
+    }
+
+    public func begin(_ unit: WorkUnit) async throws {
+        try database().execute("BEGIN IMMEDIATE")
+    }
+
+    private func statement(for schema: Schema) throws -> SQLiteStatement {
+        if let insert, insertSchema == schema { return insert }
+        let cols = schema.fields.map { q($0.name) }
+        var sql = "INSERT INTO \(q(targetTable)) (\(cols.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: cols.count).joined(separator: ", ")))"
+        let pk = schema.primaryKey
+        if config.mode == .merge, !pk.isEmpty {
+            let updates = schema.fields.filter { !$0.primaryKey }.map { "\(q($0.name)) = excluded.\(q($0.name))" }
+            sql += " ON CONFLICT (\(pk.map(q).joined(separator: ", "))) DO " + (updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates.joined(separator: ", "))
+        }
+        let s = try database().prepare(sql)
+        insert = s
+        insertSchema = schema
+        return s
+    }
+
+    public func write(_ batch: RecordBatch) async throws -> [Rejection] {
+        guard batch.rowCount > 0 else { return [] }
+        var rejected: [Rejection] = []
+        let stmt = try statement(for: batch.schema)
+        // Columns SQLite stores as text are rendered once per batch into one buffer, then bound
+        // without copying.
+        let columns = batch.columns.map(Self.bindable)
+        for row in 0..<batch.rowCount {
+            for (c, col) in columns.enumerated() {
+                let i = Int32(c + 1)
+                if col.isNull(row) { stmt.bindNull(i); continue }
+                switch col.type {
+                case .int64: stmt.bind(int64: col.int64s[row], i)
+                case .double: stmt.bind(double: col.doubles[row], i)
+                case .bool: stmt.bind(int64: col.bools[row] ? 1 : 0, i)
+                case .bytes: col.withBytes(at: row) { stmt.bind(blob: $0, i) }
+                default: col.withBytes(at: row) { stmt.bind(text: $0, i) }
+                }
+            }
+            do {
+                try stmt.step()
+            } catch let e as SluiceError where e.isConstraintViolation {
+                // One row breaking a constraint (a duplicate key in append mode, a NULL key) is
+                // that row's problem: it goes to quarantine and the unit carries on.
+                rejected.append(Rejection(reason: .sink, message: e.message, origin: batch.origins[row],
+                                          record: batch.row(row).fields))
+            }
+            stmt.reset()
+        }
+        return rejected
+    }
+
+    /// Dates, timestamps and decimals as text columns (ISO-8601 / exact digits).
+    static func bindable(_ col: Column) -> Column {
+        switch col.type {
+        case .date, .timestamp, .decimal:
+            var out = Column(type: .string, capacity: col.count)
+            var scratch: [UInt8] = []
+            for row in 0..<col.count {
+                if col.isNull(row) { out.appendNull(); continue }
+                scratch.removeAll(keepingCapacity: true)
+                switch col.type {
+                case .date: ValueWriter.appendDate(col.int32s[row], to: &scratch)
+                case .timestamp: ValueWriter.appendTimestamp(col.int64s[row], to: &scratch)
+                default: scratch.append(contentsOf: col.value(at: row).text.utf8)
+                }
+                scratch.withUnsafeBytes { out.append(bytes: $0) }
+            }
+            return out
+        default:
+            return col
+        }
+    }
+
+    public func commit(_ unit: WorkUnit, state: [StateEntry]) async throws {
+        let db = try database()
+        if staged {
+            deferredState += state
+        } else {
+            try saveState(state, db: db)
+        }
+        try db.execute("COMMIT")
+    }
+
+    private func saveState(_ state: [StateEntry], db: SQLiteDatabase) throws {
+        guard !state.isEmpty else { return }
+        let s = try db.prepare("INSERT INTO _sluice_state (pipeline, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                               + "ON CONFLICT (pipeline, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+        let now = Value.timestamp(Temporal.nowMicros())
+        for e in state {
+            s.bind(.string(pipeline), at: 1)
+            s.bind(.string(e.key), at: 2)
+            s.bind(.string(e.value), at: 3)
+            s.bind(now, at: 4)
+            try s.stepToEnd()
+            s.reset()
+        }
+    }
+
+    public func rollback(_ unit: WorkUnit) async throws {
+        try? database().execute("ROLLBACK")
+    }
+
+    public func finish(context: RunContext) async throws {
+        guard staged else { return }
+        let db = try database()
+        insert = nil
+        try db.transaction {
+            if tableOrder.isEmpty {
+                // Nothing was read: the replaced table is empty but keeps its columns.
+                if try db.tableExists(config.table) { try db.execute("DELETE FROM \(q(config.table))") }
+            } else {
+                try db.execute("DROP TABLE IF EXISTS \(q(config.table))")
+                try db.execute("ALTER TABLE \(q(targetTable)) RENAME TO \(q(config.table))")
+            }
+            try saveState(deferredState, db: db)
+        }
+        staged = false
+    }
+
+    public func close() async {
+        insert = nil
+        if staged { try? db?.execute("DROP TABLE IF EXISTS \(q(targetTable))") }
+        db = nil
+    }
+}

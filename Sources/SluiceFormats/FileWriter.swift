@@ -103,6 +103,14 @@ public final class FileWriter {
         bytesWritten += Int64(bytes.count)
     }
 
+    /// Makes what was written so far durable, keeping the file open (uncompressed files only:
+    /// a compressed stream is only complete at `finish()`).
+    public func sync() throws {
+        guard compression == .none else { return }
+        try flush(final: false)
+        guard fsync(fd) == 0 else { throw SluiceError(.sink, "cannot sync file: \(String(cString: strerror(errno)))", location: path, retryable: true) }
+    }
+
     /// Flushes everything, fsyncs and closes the file.
     public func finish() throws {
         guard !finished else { return }

@@ -1,0 +1,50 @@
+/// A bounded single-consumer queue between pipeline stages: `send` suspends while the queue is
+/// full, so a slow sink slows the source down instead of letting memory grow.
+actor BoundedChannel<Element: Sendable> {
+    private var items: [Element] = []
+    private var head = 0
+    private let capacity: Int
+    private var waitingSenders: [CheckedContinuation<Void, Never>] = []
+    private var waitingReceiver: CheckedContinuation<Element?, Never>?
+    private var closed = false
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    /// Enqueues an element; returns false if the channel was closed (the element is dropped).
+    @discardableResult
+    func send(_ item: Element) async -> Bool {
+        while items.count - head >= capacity, !closed {
+            await withCheckedContinuation { waitingSenders.append($0) }
+        }
+        guard !closed else { return false }
+        if let receiver = waitingReceiver {
+            waitingReceiver = nil
+            receiver.resume(returning: item)
+        } else {
+            items.append(item)
+        }
+        return true
+    }
+
+    /// The next element, or nil once the channel is closed and drained.
+    func receive() async -> Element? {
+        if head < items.count {
+            let item = items[head]
+            head += 1
+            if head > 64, head * 2 > items.count { items.removeFirst(head); head = 0 }
+            if !waitingSenders.isEmpty { waitingSenders.removeFirst().resume() }
+            return item
+        }
+        if closed { return nil }
+        return await withCheckedContinuation { waitingReceiver = $0 }
+    }
+
+    /// No more elements will be accepted; pending receivers get nil after the queue drains.
+    func close() {
+        closed = true
+        waitingReceiver?.resume(returning: nil)
+        waitingReceiver = nil
+        for s in waitingSenders { s.resume() }
+        waitingSenders = []
+    }
+}

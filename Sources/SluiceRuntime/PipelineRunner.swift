@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import SluiceConfig
+import SluiceConnectors
+import SluiceCore
+
+/// Options of one `sluice run`.
+public struct RunOptions: Sendable {
+    public var fullRefresh = false
+    public var dryRun = false
+    /// Pipelines run at the same time when the DAG allows. Default 2.
+    public var parallel = 2
+    /// Batches buffered between the reading and the writing stage of a pipeline.
+    public var queueDepth = 4
+    public init() {}
+}
+
+/// Runs one pipeline: plans its units, reads them on one task, writes them on another through a
+/// bounded channel, and commits each unit's rows together with its position.
+final class PipelineRunner: @unchecked Sendable {
+    let config: PipelineConfig
+    let project: ProjectConfig
+    let store: StateStore
+    let runID: String
+    let options: RunOptions
+    let cancel: CancellationFlag
+    let progress: RunProgress
+    let logger: Logger
+
+    init(config: PipelineConfig, project: ProjectConfig, store: StateStore, runID: String, options: RunOptions,
+         cancel: CancellationFlag, progress: RunProgress, logger: Logger) {
+        self.config = config
+        self.project = project
+        self.store = store
+        self.runID = runID
+        self.options = options
+        self.cancel = cancel
+        self.progress = progress
+        var logger = logger
+        logger[metadataKey: "pipeline"] = "\(config.name)"
+        self.logger = logger
+    }
+
+    enum Message: Sendable {
+        case begin(WorkUnit)
+        case batch(RecordBatch, [Rejection], bytes: Int)
+        case end(WorkUnit, [StateEntry])
+        case failed(WorkUnit, SluiceError)
+    }
+
+    struct Interrupted: Error {}
+
+    var sourceComponent: String { "source \(config.source.type)" }
+    var sinkComponent: String { "sink \(config.sink.type)" }
+    var sourceKind: String { "file" }
+
+    func run() async -> PipelineRunRecord {
+        var record = PipelineRunRecord(runID: runID, pipeline: config.name)
+        let started = Date()
+        do {
+            try await execute(&record)
+        } catch {
+            let e = SluiceError.wrap(error, kind: .internal, pipeline: config.name)
+            record.status = cancel.isCancelled ? .interrupted : .failed
+            record.error = project.masker.mask(e.description)
+        }
+        if record.status == .succeeded, !record.failedUnits.isEmpty {
+            record.status = .failed
+            record.error = "\(record.failedUnits.count) of \(record.failedUnits.count + record.unitsDone) units failed; "
+                + "the others were committed and the next run retries only the failed ones. First: \(record.failedUnits[0].unit): \(record.failedUnits[0].error)"
+        }
+        record.durationSeconds = Date().timeIntervalSince(started)
+        progress.finish(config.name)
+        if !options.dryRun { try? store.record(record) }
+        return record
+    }
+
+    private func makeSink() -> any Sink {
+        switch config.sink {
+        case .sqlite(var c):
+            // A full refresh of an append table rebuilds it, like a first run would have.
+            if options.fullRefresh, c.mode == .append { c.mode = .replace }
+            return SQLiteSink(config: c)
+        case .files(let c):
+            return FilesSink(config: c)
+        }
+    }
+
+    private func makeSource() -> any Source {
+        switch config.source {
+        case .files(let c): FilesSource(config: c, schema: config.schema)
+        }
+    }
+
+    private func execute(_ record: inout PipelineRunRecord) async throws {
+        var context = RunContext(pipeline: config.name, runID: runID, fullRefresh: options.fullRefresh,
+                                 baseDirectory: project.baseDirectory, batchRows: config.batchRows, batchBytes: config.batchBytes)
+        context.startedAt = record.startedAt
+        let source = makeSource()
+        let sink = makeSink()
+        let replaces: Bool = if case .sqlite(let c) = config.sink { c.mode == .replace || (options.fullRefresh && c.mode == .append) } else { false }
+
+        if options.dryRun {
+            let state = options.fullRefresh || replaces ? [:] : try store.loadState(pipeline: config.name).merging(try await sinkStateIfPresent(sink, context), uniquingKeysWith: { _, b in b })
+            let units = try await source.plan(state: state, context: context)
+            record.unitsDone = units.count
+            record.error = nil
+            logger.info("Dry run: \(units.count) unit(s) would be read.", metadata: ["units": "\(units.prefix(20).map(\.location))"])
+            return
+        }
+
+        try await sink.open(context: context)
+        defer { Task { await sink.close() } }
+        if options.fullRefresh {
+            try await sink.clearState(context: context, keys: nil)
+            try store.clearState(pipeline: config.name)
+        }
+        var state = try store.loadState(pipeline: config.name)
+        if sink.storesStateTransactionally { state.merge(try await sink.loadState(context: context)) { _, b in b } }
+        if replaces { state = [:] }
+        let units = try await source.plan(state: state, context: context)
+        let totalBytes = units.reduce(Int64(0)) { $0 + ($1.sizeBytes ?? 0) }
+        progress.start(config.name, units: units.count, totalBytes: totalBytes)
+        logger.info("Starting.", metadata: ["units": "\(units.count)", "bytes": "\(totalBytes)"])
+
+        let channel = BoundedChannel<Message>(capacity: options.queueDepth)
+        let producer = Task { await self.produce(units: units, source: source, context: context, channel: channel) }
+        var writer = UnitWriter(runner: self, sink: sink, context: context)
+        while let message = await channel.receive() {
+            let keepGoing = try await writer.handle(message, record: &record)
+            if !keepGoing {
+                cancelProducer(channel)
+                break
+            }
+        }
+        await producer.value
+        try writer.quarantine.close()
+        if record.recordsRejected > 0, writer.quarantineUsed { record.quarantineFile = writer.quarantine.path }
+        if cancel.isCancelled {
+            record.status = .interrupted
+            record.error = "interrupted; committed units are kept and the next run resumes with the rest"
+            return
+        }
+        if let fatal = writer.fatal { throw fatal }
+        try await sink.finish(context: context)
+        logger.info("Finished.", metadata: ["read": "\(record.recordsRead)", "written": "\(record.recordsWritten)",
+                                             "rejected": "\(record.recordsRejected)"])
+    }
+
+    private func cancelProducer(_ channel: BoundedChannel<Message>) {
+        Task { await channel.close() }
+    }
+
+    private func sinkStateIfPresent(_ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
+        if case .sqlite(let c) = config.sink, !FileManager.default.fileExists(atPath: context.resolve(c.path)) { return [:] }
+        try await sink.open(context: context)
+        defer { Task { await sink.close() } }
+        return try await sink.loadState(context: context)
+    }
+
+    /// The reading stage: units in order, each batch through the transforms, into the channel.
+    private func produce(units: [WorkUnit], source: any Source, context: RunContext, channel: BoundedChannel<Message>) async {
+        let transforms = Transforms.make(config.transforms)
+        defer { Task { await channel.close() } }
+        for unit in units {
+            if cancel.isCancelled { break }
+            var attempt = 1
+            while true {
+                guard await channel.send(.begin(unit)) else { return }
+                var unitContext = context
+                unitContext.unit = unit.location
+                do {
+                    let entries = try await source.read(unit, context: unitContext) { sourceBatch in
+                        if self.cancel.isCancelled { throw Interrupted() }
+                        var batch = sourceBatch.batch
+                        var rejected = sourceBatch.rejected
+                        for t in transforms {
+                            let (out, r) = try t.apply(batch, context: unitContext)
+                            batch = out
+                            rejected += r
+                        }
+                        guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
+                    }
+                    guard await channel.send(.end(unit, entries)) else { return }
+                } catch is Interrupted {
+                    await channel.send(.failed(unit, SluiceError(.interrupted, "interrupted")))
+                    return
+                } catch {
+                    let e = SluiceError.wrap(error, kind: .source, pipeline: nil, component: sourceComponent)
+                    var located = e
+                    if located.location == nil { located.location = unit.location }
+                    if e.retryable, attempt < config.retry.attempts {
+                        await channel.send(.failed(unit, SluiceError(.source, "retrying", retryable: true)))
+                        let delay = min(config.retry.max, config.retry.initial * pow(2, Double(attempt - 1)))
+                        let wait = config.retry.jitter ? Double.random(in: 0...delay) : delay
+                        logger.warning("Unit failed, retrying.", metadata: ["unit": "\(unit.location)", "attempt": "\(attempt)", "error": "\(e.message)"])
+                        try? await Task.sleep(for: .seconds(wait))
+                        attempt += 1
+                        continue
+                    }
+                    guard await channel.send(.failed(unit, located)) else { return }
+                }
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import SluiceConnectors
+import SluiceCore
+
+/// The project's state store: saved positions for sinks that cannot keep them transactionally,
+/// and the run history. A SQLite file (default `.sluice/state.db`) in WAL mode.
+public final class StateStore: @unchecked Sendable {
+    private let db: SQLiteDatabase
+    private let lock = NSLock()
+    public let path: String
+
+    public init(path: String) throws {
+        try FileSystem.createDirectory(forFile: path)
+        self.path = path
+        db = try SQLiteDatabase(path: path)
+        try db.execute("""
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS state (pipeline TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, key));
+            CREATE TABLE IF NOT EXISTS runs (run_id TEXT NOT NULL, pipeline TEXT NOT NULL, status TEXT NOT NULL,
+                started_at TEXT NOT NULL, duration_s REAL, records_read INTEGER, records_written INTEGER,
+                records_rejected INTEGER, bytes_read INTEGER, quality_score REAL, error TEXT, failed_units TEXT,
+                PRIMARY KEY (run_id, pipeline));
+            CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, started_at);
+            """)
+    }
+
+    private func locked<R>(_ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    public func loadState(pipeline: String) throws -> [String: String] {
+        try locked {
+            let rows = try db.query("SELECT key, value FROM state WHERE pipeline = ?", [.string(pipeline)])
+            return Dictionary(rows.map { ($0[0].text, $0[1].text) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    public func saveState(pipeline: String, entries: [StateEntry]) throws {
+        guard !entries.isEmpty else { return }
+        try locked {
+            try db.transaction {
+                for e in entries {
+                    try db.run("INSERT INTO state (pipeline, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                               + "ON CONFLICT (pipeline, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                               [.string(pipeline), .string(e.key), .string(e.value), .timestamp(Temporal.nowMicros())])
+                }
+            }
+        }
+    }
+
+    public func clearState(pipeline: String) throws {
+        try locked { try db.run("DELETE FROM state WHERE pipeline = ?", [.string(pipeline)]) }
+    }
+
+    public func record(_ run: PipelineRunRecord) throws {
+        try locked {
+            try db.run("""
+                INSERT OR REPLACE INTO runs (run_id, pipeline, status, started_at, duration_s, records_read, records_written,
+                    records_rejected, bytes_read, quality_score, error, failed_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.string(run.runID), .string(run.pipeline), .string(run.status.rawValue), .timestamp(run.startedAt),
+                      .double(run.durationSeconds), .int64(Int64(run.recordsRead)), .int64(Int64(run.recordsWritten)),
+                      .int64(Int64(run.recordsRejected)), .int64(Int64(run.bytesRead)),
+                      run.qualityScore.map { .double($0) } ?? .null, run.error.map { .string($0) } ?? .null,
+                      .string(run.failedUnits.isEmpty ? "[]" : JSONSupport.encode(run.failedUnits))])
+        }
+    }
+
+    public func runs(pipeline: String?, limit: Int) throws -> [PipelineRunRecord] {
+        try locked {
+            var sql = "SELECT run_id, pipeline, status, started_at, duration_s, records_read, records_written, records_rejected, bytes_read, quality_score, error FROM runs"
+            var args: [Value] = []
+            if let pipeline { sql += " WHERE pipeline = ?"; args.append(.string(pipeline)) }
+            sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+            args.append(.int64(Int64(limit)))
+            return try db.query(sql, args).map { r in
+                var rec = PipelineRunRecord(runID: r[0].text, pipeline: r[1].text)
+                rec.status = PipelineStatus(rawValue: r[2].text) ?? .failed
+                rec.startedAt = Value.parse(r[3].text, as: .timestamp).flatMap { if case .timestamp(let t) = $0 { t } else { nil } } ?? 0
+                if case .double(let d) = r[4] { rec.durationSeconds = d }
+                if case .int64(let v) = r[5] { rec.recordsRead = Int(v) }
+                if case .int64(let v) = r[6] { rec.recordsWritten = Int(v) }
+                if case .int64(let v) = r[7] { rec.recordsRejected = Int(v) }
+                if case .int64(let v) = r[8] { rec.bytesRead = Int(v) }
+                if case .double(let v) = r[9] { rec.qualityScore = v }
+                if case .string(let e) = r[10] { rec.error = e }
+                return rec
+            }
+        }
+    }
+}
+
+enum JSONSupport {
+    static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import SluiceConfig
+import SluiceConnectors
+import SluiceCore
+
+/// The writing stage of a pipeline: resolves each batch's schema against the sink's (evolution
+/// policy), writes rows, routes rejected records, and commits or rolls back each unit.
+struct UnitWriter {
+    let runner: PipelineRunner
+    let sink: any Sink
+    let context: RunContext
+    let quarantine: QuarantineWriter
+    private(set) var quarantineUsed = false
+    /// A failure that ends the pipeline (as opposed to one unit).
+    private(set) var fatal: SluiceError?
+
+    private var sinkSchema: Schema?
+    private var unitOpen = false
+    private var unitBroken = false
+    private var unitRead = 0
+    private var unitWritten = 0
+    private var unitRejected = 0
+    private var unitBytes = 0
+    private var totalRead = 0
+    private var totalRejected = 0
+
+    init(runner: PipelineRunner, sink: any Sink, context: RunContext) {
+        self.runner = runner
+        self.sink = sink
+        self.context = context
+        self.quarantine = QuarantineWriter(template: runner.config.onError.quarantinePath, context: context)
+    }
+
+    private var config: PipelineConfig { runner.config }
+
+    /// Handles one message; returns false when the pipeline must stop.
+    mutating func handle(_ message: PipelineRunner.Message, record: inout PipelineRunRecord) async throws -> Bool {
+        switch message {
+        case .begin(let unit):
+            unitRead = 0; unitWritten = 0; unitRejected = 0; unitBytes = 0
+            unitBroken = false
+            openUnit = unit
+            do {
+                try await sink.begin(unit)
+                unitOpen = true
+            } catch {
+                return await fail(unit, error, record: &record)
+            }
+        case .batch(let batch, let rejected, let bytes):
+            guard unitOpen, !unitBroken, let unit = openUnit else { return true }
+            unitBytes += bytes
+            unitRead += batch.rowCount + rejected.count
+            runner.progress.add(config.name, records: batch.rowCount + rejected.count, bytes: bytes)
+            do {
+                let (conformed, schemaRejected) = try await conform(batch, unit: unit)
+                let sinkRejected = try await sink.write(conformed)
+                unitWritten += conformed.rowCount - sinkRejected.count
+                try reject(rejected + schemaRejected + sinkRejected, unit: unit)
+            } catch {
+                return await fail(unit, error, record: &record)
+            }
+        case .end(let unit, let entries):
+            guard unitOpen, !unitBroken else { return fatal == nil }
+            do {
+                try quarantine.sync()
+                if let maxRatio = config.onError.maxRatio {
+                    let read = totalRead + unitRead, rejected = totalRejected + unitRejected
+                    if read > 0, Double(rejected) / Double(read) > maxRatio {
+                        throw SluiceError(.source, String(format: "%d of %d records rejected (%.1f%%), more than on_error.max_ratio %.1f%%",
+                                                          rejected, read, 100 * Double(rejected) / Double(read), 100 * maxRatio),
+                                          location: unit.location, fix: "see the quarantine file for the reasons")
+                    }
+                }
+                try await sink.commit(unit, state: entries)
+                unitOpen = false
+                if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: entries) }
+            } catch {
+                return await fail(unit, error, record: &record)
+            }
+            totalRead += unitRead
+            totalRejected += unitRejected
+            record.recordsRead += unitRead
+            record.recordsWritten += unitWritten
+            record.recordsRejected += unitRejected
+            record.bytesRead += unitBytes
+            record.unitsDone += 1
+            runner.progress.unitDone(config.name)
+            runner.logger.debug("Unit committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
+        case .failed(let unit, let error):
+            if error.kind == .interrupted || error.retryable && error.message == "retrying" {
+                if unitOpen { try? await sink.rollback(unit) }
+                unitOpen = false
+                record.recordsRead += unitRead
+                return error.kind != .interrupted
+            }
+            return await fail(unit, error, record: &record)
+        }
+        return true
+    }
+
+    private var openUnit: WorkUnit?
+
+    /// Rolls the unit back and records it as failed. Returns false if the pipeline must stop.
+    private mutating func fail(_ unit: WorkUnit, _ error: any Error, record: inout PipelineRunRecord) async -> Bool {
+        var e = SluiceError.wrap(error, kind: .sink, pipeline: nil, component: nil)
+        if e.component == nil { e.component = e.kind == .sink ? runner.sinkComponent : runner.sourceComponent }
+        if unitOpen { try? await sink.rollback(unit) }
+        unitOpen = false
+        unitBroken = true
+        record.recordsRead += unitRead
+        let text = runner.project.masker.mask(e.description)
+        record.failedUnits.append(FailedUnit(unit: unit.location, error: text))
+        runner.logger.error("Unit failed; its rows were rolled back.", metadata: ["unit": "\(unit.location)", "error": "\(text)"])
+        // A run-level limit or an on_error: fail stops the whole pipeline.
+        let stopsPipeline = config.onError.action == .fail || config.onError.maxRatio != nil && e.message.contains("max_ratio")
+        if stopsPipeline { fatal = SluiceError(e.kind, e.message, pipeline: config.name, component: e.component, location: e.location, fix: e.fix) }
+        return !stopsPipeline
+    }
+
+    private mutating func reject(_ rejected: [Rejection], unit: WorkUnit) throws {
+        guard !rejected.isEmpty else { return }
+        unitRejected += rejected.count
+        switch config.onError.action {
+        case .fail:
+            let r = rejected[0]
+            throw SluiceError(.source, "record rejected (\(r.reason.rawValue)\(r.field.map { ", field \($0)" } ?? "")): \(r.message)",
+                              location: "\(unit.location)\(r.origin.map { " line \($0)" } ?? "")",
+                              fix: "fix the input, or set on_error.action: quarantine to set such records aside")
+        case .skip:
+            return
+        case .quarantine:
+            quarantineUsed = true
+            for r in rejected { quarantine.add(r, unit: unit, sourceKind: runner.sourceKind) }
+        }
+    }
+
+    /// Applies the evolution policy to a batch whose columns differ from the sink's.
+    private mutating func conform(_ batch: RecordBatch, unit: WorkUnit) async throws -> (RecordBatch, [Rejection]) {
+        guard let known = sinkSchema else {
+            var initial = batch.schema
+            for f in config.schema.declared.fields where initial[f.name] == nil { initial.append(f) }
+            sinkSchema = initial
+            try await sink.prepare(schema: initial, context: context)
+            return (batch, [])
+        }
+        let added = batch.schema.fields.filter { known[$0.name] == nil }
+        let widened = batch.schema.fields.filter { f in known[f.name].map { !f.type.fits(in: $0.type) } ?? false }
+        if added.isEmpty, widened.isEmpty { return (batch, []) }
+        switch config.schema.evolution {
+        case .evolve:
+            let merged = known.merged(with: batch.schema)
+            sinkSchema = merged
+            try await sink.prepare(schema: merged, context: context)
+            return (batch, [])
+        case .freeze:
+            let what = added.map { "new column \($0.name) (\($0.type))" } + widened.map { "column \($0.name) changed to \($0.type)" }
+            throw SluiceError(.schema, "the data has \(what.joined(separator: ", ")) but schema.evolution is freeze",
+                              location: unit.location, fix: "declare the change under schema.columns, or set schema.evolution: evolve")
+        case .discard_column:
+            var out = batch
+            for f in added { out.removeColumn(f.name) }
+            return (out, [])
+        case .discard_row:
+            var rejected: [Rejection] = []
+            var keep: [Int] = []
+            for row in 0..<batch.rowCount {
+                if let f = added.first(where: { !batch[$0.name]!.isNull(row) }) {
+                    rejected.append(Rejection(reason: .schema, field: f.name, message: "column \(f.name) is not in the schema (evolution: discard_row)",
+                                              origin: batch.origins[row], record: batch.row(row).fields))
+                } else {
+                    keep.append(row)
+                }
+            }
+            var out = batch.taking(keep)
+            for f in added { out.removeColumn(f.name) }
+            return (out, rejected)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import Sluice
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check the project file: keys, types, connector options, depends_on cycles, cron syntax.",
+        discussion: "Problems print as FILE:LINE:COL: message. Exit code 2 when there are any."
+    )
+
+    @OptionGroup var project: ProjectOptions
+
+    func run() async throws {
+        let config = try project.loadProject()
+        print("\(config.file): ok, \(config.pipelines.count) pipeline(s)")
+        for p in config.pipelines {
+            let source: String = switch p.source {
+            case .files(let f): "files \(f.path) (\(f.format.rawValue))"
+            }
+            let sink: String = switch p.sink {
+            case .sqlite(let s): "sqlite \(s.path) table \(s.table) (\(s.mode.rawValue))"
+            case .files(let f): "files \(f.path) (\(f.format.rawValue))"
+            }
+            let deps = p.dependsOn.isEmpty ? "" : " after \(p.dependsOn.joined(separator: ", "))"
+            print(config.masker.mask("  \(p.name)\(deps): \(source) → \(sink)"))
+        }
+    }
+}
+
+struct StateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state",
+        abstract: "Show or reset saved positions (processed-file manifests, cursors).",
+        subcommands: [Show.self, Reset.self]
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the saved positions of one or all pipelines.")
+        @OptionGroup var project: ProjectOptions
+        @Argument(help: "Pipeline (default: all).") var pipeline: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let config = try project.loadProject()
+            let pipelines = try selected(config, pipeline)
+            var out: [String] = []
+            var jsonItems: [String] = []
+            for p in pipelines {
+                let entries = try await StateAdmin.show(project: config, pipeline: p)
+                out.append("\(p.name): \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
+                for e in entries { out.append("  \(e.key) = \(e.value)") }
+                jsonItems.append("{\"pipeline\":\(JSONText.quoted(p.name)),\"entries\":{"
+                                 + entries.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",") + "}}")
+            }
+            print(json ? "{\"state\":[\(jsonItems.joined(separator: ","))]}" : out.joined(separator: "\n"))
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a pipeline's positions: the next run reads everything again.")
+        @OptionGroup var project: ProjectOptions
+        @Argument(help: "Pipeline.") var pipeline: String
+
+        func run() async throws {
+            let config = try project.loadProject()
+            let p = try selected(config, pipeline)[0]
+            let n = try await StateAdmin.reset(project: config, pipeline: p)
+            print("\(p.name): removed \(n) saved position(s); the next run starts from scratch")
+        }
+    }
+}
+
+func selected(_ config: ProjectConfig, _ name: String?) throws -> [PipelineConfig] {
+    guard let name else { return config.pipelines }
+    guard let p = config.pipeline(named: name) else {
+        Terminal.printError("unknown pipeline '\(name)' (defined: \(config.pipelines.map(\.name).joined(separator: ", ")))")
+        throw ExitCode(2)
+    }
+    return [p]
+}
+
+struct RunsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "Show run history: status, start, duration, records read/written/rejected, quality score."
+    )
+
+    @OptionGroup var project: ProjectOptions
+    @Argument(help: "Pipeline (default: all).") var pipeline: String?
+    @Option(help: "Most recent runs to show.") var limit = 20
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let config = try project.loadProject()
+        if let pipeline { _ = try selected(config, pipeline) }
+        let runs = try ProjectRunner(project: config).openStore().runs(pipeline: pipeline, limit: limit)
+        if json {
+            let items = runs.map { r in
+                "{\"run_id\":\(JSONText.quoted(r.runID)),\"pipeline\":\(JSONText.quoted(r.pipeline)),\"status\":\(JSONText.quoted(r.status.rawValue)),"
+                    + "\"started_at\":\(JSONText.quoted(Temporal.formatTimestamp(r.startedAt))),\"duration_s\":\(Value.formatDouble(r.durationSeconds)),"
+                    + "\"records_read\":\(r.recordsRead),\"records_written\":\(r.recordsWritten),\"records_rejected\":\(r.recordsRejected),"
+                    + "\"quality_score\":\(r.qualityScore.map { Value.formatDouble($0) } ?? "null"),\"error\":\(r.error.map(JSONText.quoted) ?? "null")}"
+            }
+            print("{\"runs\":[\(items.joined(separator: ","))]}")
+            return
+        }
+        if runs.isEmpty { print("no runs yet"); return }
+        for r in runs {
+            let started = Temporal.formatTimestamp(r.startedAt / 1_000_000 * 1_000_000)
+            print("\(r.runID)  \(r.pipeline)  \(r.status.rawValue)  \(started)  \(String(format: "%.2fs", r.durationSeconds))  "
+                  + "read \(r.recordsRead)  written \(r.recordsWritten)  rejected \(r.recordsRejected)")
+            if let e = r.error { print("    \(e)") }
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import ArgumentParser
-@main struct SluiceCommand: AsyncParsableCommand { func run() async throws {} }

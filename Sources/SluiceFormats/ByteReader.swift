@@ -71,25 +71,27 @@ public final class FileReader: ByteReader {
         return try rawRead(into: &buffer, max: max)
     }
 
+    private var scratch: [UInt8] = []
+
     private func rawRead(into buffer: inout [UInt8], max: Int) throws -> Int {
-        let start = buffer.count
-        buffer.reserveCapacity(start + max)
-        var got = 0
-        // Grow the array without zero-filling, then read straight into its storage.
-        buffer.append(contentsOf: repeatElement(0, count: max))
-        got = buffer.withUnsafeMutableBytes { p -> Int in
+        // Read into a reused scratch array (allocated once), then append: appending a generic
+        // zero sequence and trimming it costs far more than one extra memcpy.
+        if scratch.count < max { scratch = [UInt8](repeating: 0, count: max) }
+        let got = scratch.withUnsafeMutableBytes { p -> Int in
             var n: Int
-            repeat { n = Glibc.read(fd, p.baseAddress! + start, max) } while n < 0 && errno == EINTR
+            repeat { n = Glibc.read(fd, p.baseAddress!, max) } while n < 0 && errno == EINTR
             return n
         }
         guard got >= 0 else {
-            buffer.removeLast(max)
             throw SluiceError(.source, "read failed: \(String(cString: strerror(errno)))", location: path, retryable: true)
         }
-        buffer.removeLast(max - got)
         if got > 0 {
             rawBytesRead += Int64(got)
-            if let observer { buffer.withUnsafeBytes { observer(UnsafeRawBufferPointer(rebasing: $0[start..<(start + got)])) } }
+            scratch.withUnsafeBytes { p in
+                let chunk = UnsafeRawBufferPointer(rebasing: p[0..<got])
+                observer?(chunk)
+                buffer.append(contentsOf: chunk)
+            }
         }
         return got
     }

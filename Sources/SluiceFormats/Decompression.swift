@@ -25,12 +25,14 @@ public final class GzipReader: ByteReader {
 
     deinit { inflateEnd(&stream) }
 
+    private var output: [UInt8] = []
+
     public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
         guard !finished else { return 0 }
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: max))
+        if output.count < max { output = [UInt8](repeating: 0, count: max) }
+        let start = 0
         var produced = 0
-        defer { buffer.removeLast(max - produced) }
+        defer { output.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
         while produced == 0 {
             if inputOffset == input.count {
                 input.removeAll(keepingCapacity: true)
@@ -47,7 +49,7 @@ public final class GzipReader: ByteReader {
                 }
             }
             let status: Int32 = input.withUnsafeMutableBytes { inp in
-                buffer.withUnsafeMutableBytes { out in
+                output.withUnsafeMutableBytes { out in
                     stream.next_in = inp.baseAddress!.assumingMemoryBound(to: Bytef.self) + inputOffset
                     stream.avail_in = uInt(inp.count - inputOffset)
                     stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self) + start + produced
@@ -93,12 +95,14 @@ public final class ZstdReader: ByteReader {
 
     deinit { ZSTD_freeDCtx(dctx) }
 
+    private var output: [UInt8] = []
+
     public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
         guard !finished else { return 0 }
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: max))
+        if output.count < max { output = [UInt8](repeating: 0, count: max) }
+        let start = 0
         var produced = 0
-        defer { buffer.removeLast(max - produced) }
+        defer { output.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
         while produced == 0 {
             if inputOffset == input.count {
                 input.removeAll(keepingCapacity: true)
@@ -110,7 +114,7 @@ public final class ZstdReader: ByteReader {
                 }
             }
             let result: Int = input.withUnsafeBytes { inp in
-                buffer.withUnsafeMutableBytes { out in
+                output.withUnsafeMutableBytes { out in
                     var ib = ZSTD_inBuffer(src: inp.baseAddress, size: inp.count, pos: inputOffset)
                     var ob = ZSTD_outBuffer(dst: out.baseAddress! + start, size: max, pos: produced)
                     let r = ZSTD_decompressStream(dctx, &ob, &ib)

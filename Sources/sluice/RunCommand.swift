@@ -102,7 +102,7 @@ enum Summary {
         }
         lines.insert(String(repeating: "-", count: lines[0].count), at: 1)
         for p in report.pipelines {
-            if let e = p.error { lines.append("\(p.pipeline): \(e)") }
+            if let e = p.error { lines.append(e.hasPrefix(p.pipeline + ":") ? e : "\(p.pipeline): \(e)") }
             for u in p.failedUnits.dropFirst() { lines.append("  failed unit \(u.unit): \(u.error)") }
             if let q = p.quarantineFile { lines.append("\(p.pipeline): \(p.recordsRejected) rejected record(s) in \(q)") }
         }

@@ -35,6 +35,8 @@ public final class FilesSink: Sink, @unchecked Sendable {
     public func open(context: RunContext) async throws {
         root = context.resolve(config.path)
         try FileSystem.createDirectory(root)
+        // Temporary parts of a run that was killed never got renamed: nothing refers to them.
+        for file in files(where: { $0.hasPrefix(".") && $0.contains("-part-") && $0.hasSuffix(".tmp") }) { unlink(file) }
     }
 
     public func loadState(context: RunContext) async throws -> [String: String] { [:] }
@@ -125,10 +127,15 @@ public final class FilesSink: Sink, @unchecked Sendable {
     }
 
     private func staleParts() -> [String] {
+        let prefix = unitPrefix
+        return files(where: { $0.hasPrefix(prefix) })
+    }
+
+    private func files(where matches: (String) -> Bool) -> [String] {
         guard let e = FileManager.default.enumerator(atPath: root) else { return [] }
         var out: [String] = []
         while let rel = e.nextObject() as? String {
-            if (rel as NSString).lastPathComponent.hasPrefix(unitPrefix) { out.append(root + "/" + rel) }
+            if matches((rel as NSString).lastPathComponent) { out.append(root + "/" + rel) }
         }
         return out
     }

@@ -1,0 +1,87 @@
+import Foundation
+import Sluice
+import Testing
+
+/// `kill -9` the real binary at random moments, re-run to completion, and require the sink to hold
+/// exactly the input: no row lost, none duplicated (spec/delivery.md, promises 1–3).
+@Suite(.serialized) struct CrashTests {
+    static let files = 16
+    static let rowsPerFile = 4000
+
+    /// Writes the input files and a project with a SQLite (append, no key: duplicates would show)
+    /// and a JSONL files pipeline over them.
+    func makeProject() throws -> String {
+        let dir = try makeTemporaryDirectory("crash")
+        var id = 0
+        for f in 0..<Self.files {
+            var csv = "order_id,customer_id,email,amount,note\n"
+            for _ in 0..<Self.rowsPerFile {
+                id += 1
+                csv += "\(id),\(id % 97),user\(id)@example.com,\(id % 1000).\(id % 100),\"note, \"\"\(id)\"\"\"\n"
+            }
+            try write(csv, to: dir + "/data/orders_\(String(format: "%03d", f)).csv")
+        }
+        try write("""
+            version: 1
+            defaults:
+              batch: { rows: 500 }
+            pipelines:
+              to_sqlite:
+                source: { type: files, path: "data/*.csv", format: csv }
+                schema:
+                  columns:
+                    order_id: { type: int64 }
+                    amount: { type: "decimal(10,2)" }
+                sink: { type: sqlite, path: out/warehouse.db, table: orders, mode: append }
+              to_lake:
+                source: { type: files, path: "data/*.csv", format: csv }
+                sink: { type: files, path: out/lake, format: jsonl, target_file_size: 64KiB }
+            """, to: dir + "/sluice.yaml")
+        return dir
+    }
+
+    @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() async throws {
+        let dir = try makeProject()
+        // Calibrate: how long does an uninterrupted run take here?
+        let probe = try makeProject()
+        let started = Date()
+        let full = try SluiceProcess.run(["run"], in: probe)
+        #expect(full.status == 0, "calibration run failed: \(full.stderr)")
+        let duration = Date().timeIntervalSince(started)
+
+        var rng = SeededRandom(seed: 0x5EED)
+        var interrupted = 0
+        for _ in 0..<12 {
+            let process = try SluiceProcess.start(["run"], in: dir)
+            let delay = Double.random(in: 0.02...max(0.05, duration * 0.9), using: &rng)
+            try await Task.sleep(for: .seconds(delay))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                interrupted += 1
+            }
+            process.waitUntilExit()
+        }
+        #expect(interrupted >= 10, "only \(interrupted) runs were killed while running (a run takes \(duration)s)")
+
+        let final = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(final.status == 0, "stderr: \(final.stderr)")
+
+        let total = Self.files * Self.rowsPerFile
+        let counts = try query(dir + "/out/warehouse.db", "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id) FROM orders")[0]
+        #expect(counts == ["\(total)", "\(total)", "1", "\(total)"])
+        let sample = try query(dir + "/out/warehouse.db", "SELECT note, amount FROM orders WHERE order_id = 4242")[0]
+        #expect(sample == ["note, \"4242\"", "242.42"])
+
+        var ids: [Int: Int] = [:]
+        for file in FileSystem.glob(dir + "/out/lake/*.jsonl") {
+            for line in try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n") {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                ids[object["order_id"] as! Int, default: 0] += 1
+            }
+        }
+        #expect(ids.count == total)
+        #expect(ids.values.allSatisfy { $0 == 1 })
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/out/lake").filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+}

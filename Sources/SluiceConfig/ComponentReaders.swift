@@ -223,7 +223,11 @@ enum TransformReader {
 public enum PipelineGraph {
     /// A cycle as a list of names (first repeated at the end), if there is one.
     public static func findCycle(_ pipelines: [PipelineConfig]) -> [String]? {
-        let deps = Dictionary(pipelines.map { ($0.name, $0.dependsOn) }, uniquingKeysWith: { a, _ in a })
+        findCycle(pipelines.map { ($0.name, $0.dependsOn) })
+    }
+
+    static func findCycle(_ edges: [(String, [String])]) -> [String]? {
+        let deps = Dictionary(edges, uniquingKeysWith: { a, _ in a })
         var state: [String: Int] = [:]   // 1 visiting, 2 done
         var stack: [String] = []
         func visit(_ n: String) -> [String]? {
@@ -238,7 +242,7 @@ public enum PipelineGraph {
             state[n] = 2
             return nil
         }
-        for p in pipelines { if let c = visit(p.name) { return c } }
+        for (name, _) in edges { if let c = visit(name) { return c } }
         return nil
     }
 

@@ -73,7 +73,11 @@ public enum ConfigLoader {
                 }
                 if let pipeline = readPipeline(node, name: name, retry: defaults, batch: defaultBatch) { pipelines.append(pipeline) }
             }
-            checkGraph(pipelines, pairs: pairs, context: root.context)
+            // The graph is checked on what the file says, even for pipelines with other problems.
+            let edges = pairs.map { pair in
+                (pair.key, pair.value.pairs()?.first { $0.key == "depends_on" }.flatMap { $0.value.strings() } ?? [])
+            }
+            checkGraph(edges, pairs: pairs, context: root.context)
         }
         return ProjectConfig(file: file, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, state: state,
                              pipelines: pipelines, masker: SecretMasker(secrets: root.context.interpolator.secrets))
@@ -146,15 +150,15 @@ public enum ConfigLoader {
     }
 
     /// Unknown `depends_on` targets and cycles, reported at the pipeline that closes them.
-    static func checkGraph(_ pipelines: [PipelineConfig], pairs: [(key: String, keyMark: Mark?, value: ConfigNode)], context: ConfigContext) {
-        let names = Set(pipelines.map(\.name))
+    static func checkGraph(_ edges: [(String, [String])], pairs: [(key: String, keyMark: Mark?, value: ConfigNode)], context: ConfigContext) {
+        let names = Set(edges.map(\.0))
         let marks = Dictionary(pairs.map { ($0.key, $0.keyMark) }, uniquingKeysWith: { a, _ in a })
-        for p in pipelines {
-            for d in p.dependsOn where !names.contains(d) {
-                context.problem("\(p.name).depends_on: unknown pipeline '\(d)'" + Spelling.didYouMean(d, Array(names).sorted()), at: marks[p.name] ?? nil)
+        for (name, deps) in edges {
+            for d in deps where !names.contains(d) {
+                context.problem("\(name).depends_on: unknown pipeline '\(d)'" + Spelling.didYouMean(d, Array(names).sorted()), at: marks[name] ?? nil)
             }
         }
-        if let cycle = PipelineGraph.findCycle(pipelines) {
+        if let cycle = PipelineGraph.findCycle(edges) {
             context.problem("depends_on forms a cycle: \(cycle.joined(separator: " → "))", at: marks[cycle[0]] ?? nil)
         }
     }

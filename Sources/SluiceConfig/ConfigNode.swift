@@ -83,6 +83,12 @@ struct ConfigNode {
     func oneOf<T: RawRepresentable>(_ type: T.Type, _ allowed: [T]) -> T? where T.RawValue == String {
         guard let s = string() else { return nil }
         if let v = T(rawValue: s), allowed.contains(where: { $0.rawValue == v.rawValue }) { return v }
+        // Words other tools use for the same thing.
+        let synonyms = ["upsert": "merge", "overwrite": "replace", "insert": "append", "truncate": "replace"]
+        if let known = synonyms[s.lowercased()], allowed.contains(where: { $0.rawValue == known }) {
+            problem("\(path): unknown value '\(s)' (did you mean '\(known)'?)")
+            return nil
+        }
         problem("\(path): unknown value '\(s)'" + Spelling.didYouMean(s, allowed.map(\.rawValue)))
         return nil
     }

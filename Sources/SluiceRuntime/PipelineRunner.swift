@@ -152,7 +152,8 @@ final class PipelineRunner: @unchecked Sendable {
     }
 
     private func sinkStateIfPresent(_ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
-        if case .sqlite(let c) = config.sink, !FileManager.default.fileExists(atPath: context.resolve(c.path)) { return [:] }
+        // Only SQL sinks hold state, and a dry run must not create their database.
+        guard case .sqlite(let c) = config.sink, FileManager.default.fileExists(atPath: context.resolve(c.path)) else { return [:] }
         try await sink.open(context: context)
         defer { Task { await sink.close() } }
         return try await sink.loadState(context: context)

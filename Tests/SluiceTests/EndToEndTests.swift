@@ -158,8 +158,8 @@ import Testing
         let result = try SluiceProcess.run(["validate"], in: dir)
         #expect(result.status == 2)
         let err = result.stderr
-        #expect(err.contains("sluice.yaml:4:5: unknown key 'sorce' (did you mean 'source'?)"))
-        #expect(err.contains("unknown value 'upsert'"))
+        #expect(err.contains("sluice.yaml:4:5: pipelines.orders: unknown key 'sorce' (did you mean 'source'?)"))
+        #expect(err.contains("sluice.yaml:5:55: pipelines.orders.sink.mode: unknown value 'upsert' (did you mean 'merge'?)"))
         #expect(err.contains("environment variable MISSING_VAR is not set"))
         #expect(err.contains("depends_on forms a cycle: b → c → b"))
     }

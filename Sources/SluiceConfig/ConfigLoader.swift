@@ -59,7 +59,7 @@ public enum ConfigLoader {
             state = s
         }
         var defaults = RetryConfig()
-        var defaultBatch: (Int, Int) = (65_536, 8 << 20)
+        var defaultBatch: (Int, Int) = (16_384, 4 << 20)
         if let d = top["defaults"], let obj = d.object(allowed: ["retry", "batch"]) {
             if let r = obj["retry"] { defaults = readRetry(r, base: defaults) }
             if let b = obj["batch"] { defaultBatch = readBatch(b, base: defaultBatch) }

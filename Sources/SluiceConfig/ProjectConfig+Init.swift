@@ -12,7 +12,7 @@ extension PipelineConfig {
     public init(name: String, source: SourceConfig, sink: SinkConfig, schema: SchemaConfig = SchemaConfig(),
                 transforms: [TransformConfig] = [], onError: OnErrorConfig = OnErrorConfig(), dependsOn: [String] = []) {
         self.init(name: name, dependsOn: dependsOn, schedule: nil, source: source, schema: schema, transforms: transforms,
-                  onError: onError, sink: sink, retry: RetryConfig(), batchRows: 65_536, batchBytes: 8 << 20)
+                  onError: onError, sink: sink, retry: RetryConfig(), batchRows: 16_384, batchBytes: 4 << 20)
     }
 }
 

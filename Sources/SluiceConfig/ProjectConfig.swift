@@ -25,7 +25,8 @@ public struct PipelineConfig: Sendable {
     public var onError: OnErrorConfig
     public var sink: SinkConfig
     public var retry: RetryConfig
-    /// Rows and bytes per batch. Default 65,536 rows / 8 MiB.
+    /// Rows and bytes per batch. Default 16,384 rows / 4 MiB: measured faster than larger batches
+    /// (they stay in cache and the two stages overlap better) and half the memory.
     public var batchRows: Int
     public var batchBytes: Int
 }

@@ -15,7 +15,7 @@ public struct RunContext: Sendable {
     public var unit: String?
 
     public init(pipeline: String, runID: String, startedAt: Int64 = Temporal.nowMicros(), fullRefresh: Bool = false,
-                baseDirectory: String = ".", batchRows: Int = 65_536, batchBytes: Int = 8 << 20) {
+                baseDirectory: String = ".", batchRows: Int = 16_384, batchBytes: Int = 4 << 20) {
         self.pipeline = pipeline
         self.runID = runID
         self.startedAt = startedAt

@@ -36,11 +36,23 @@ public final class CSVReader {
     public private(set) var header: [String] = []
     private var lastRawBytes: Int64 = 0
 
-    // Spans of the record being parsed (reused across records).
-    private var starts: [Int] = []
-    private var ends: [Int] = []
-    private var escaped: [Bool] = []
-    private var quoted: [Bool] = []
+    /// Field spans of the record being parsed, reused across records. Hot loops work on a local
+    /// copy moved out of `self`: stored properties of a class pay a dynamic exclusivity check on
+    /// every access, which cost more than the parsing itself.
+    struct Spans {
+        var starts: [Int] = []
+        var ends: [Int] = []
+        var escaped: [Bool] = []
+        var quoted: [Bool] = []
+        var count: Int { starts.count }
+        mutating func removeAll() {
+            starts.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+            escaped.removeAll(keepingCapacity: true)
+            quoted.removeAll(keepingCapacity: true)
+        }
+    }
+    private var spans = Spans()
 
     public init(reader: ByteReader, options: CSVOptions, location: String) throws {
         self.reader = reader
@@ -68,8 +80,9 @@ public final class CSVReader {
         }
         skipBlankLines()
         var fields: [String] = []
+        var spans = Spans()
         while true {
-            switch scanRecord() {
+            switch scanRecord(&spans) {
             case .incomplete:
                 if eof { header = options.columnNames ?? []; return }
                 try fill()
@@ -77,7 +90,7 @@ public final class CSVReader {
             case .malformed(let message, _):
                 throw SluiceError(.parse, "header: \(message)", location: "\(location) line \(line)")
             case .complete(let end, let lines):
-                fields = (0..<starts.count).map { fieldString($0) }
+                fields = (0..<spans.count).map { fieldString($0, spans) }
                 position = end
                 line += lines
             }
@@ -105,6 +118,9 @@ public final class CSVReader {
         var columns = [RawColumn](repeating: RawColumn(), count: header.count)
         var batch = RawBatch(names: header)
         var bytes = 0
+        var spans = Spans()
+        swap(&spans, &self.spans)
+        defer { swap(&spans, &self.spans) }
         while batch.rowCount + batch.rejected.count < maxRows, bytes < maxBytes {
             skipBlankLines()
             if position >= buffer.count {
@@ -112,7 +128,7 @@ public final class CSVReader {
                 try fill()
                 continue
             }
-            switch scanRecord() {
+            switch scanRecord(&spans) {
             case .incomplete:
                 if eof {
                     // The file ends inside a quoted field.
@@ -132,21 +148,21 @@ public final class CSVReader {
                 line += countLines(position, end)
                 position = end
             case .complete(let end, let lines):
-                if starts.count != header.count {
+                if spans.count != header.count {
                     if header.isEmpty, !options.header, batch.rowCount == 0 {
-                        header = (1...starts.count).map { "column_\($0)" }
+                        header = (1...spans.count).map { "column_\($0)" }
                         columns = [RawColumn](repeating: RawColumn(), count: header.count)
                         batch.names = header
                     } else {
                         batch.rejected.append(Rejection(
-                            reason: .parse, message: "expected \(header.count) fields, found \(starts.count)",
+                            reason: .parse, message: "expected \(header.count) fields, found \(spans.count)",
                             origin: line, raw: rawText(position, end)))
                         position = end
                         line += lines
                         continue
                     }
                 }
-                bytes += appendRecord(to: &columns)
+                bytes += appendRecord(spans, to: &columns)
                 batch.origins.append(line)
                 position = end
                 line += lines
@@ -163,12 +179,10 @@ public final class CSVReader {
     private enum Scan { case complete(end: Int, lines: Int), incomplete, malformed(String, end: Int) }
 
     /// Finds the fields of the record at `position` without copying them.
-    private func scanRecord() -> Scan {
-        starts.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-        escaped.removeAll(keepingCapacity: true)
-        quoted.removeAll(keepingCapacity: true)
+    private func scanRecord(_ spans: inout Spans) -> Scan {
+        spans.removeAll()
         let delim = options.delimiter, quote = options.quote
+        let eof = self.eof
         return buffer.withUnsafeBytes { p -> Scan in
             let n = p.count
             var i = position
@@ -185,7 +199,7 @@ public final class CSVReader {
                         if j + 1 >= n, !eof { return .incomplete }
                         break
                     }
-                    starts.append(i + 1); ends.append(j); escaped.append(hasEscape); quoted.append(true)
+                    spans.starts.append(i + 1); spans.ends.append(j); spans.escaped.append(hasEscape); spans.quoted.append(true)
                     i = j + 1
                     if i >= n { return eof ? .complete(end: n, lines: lines + 1) : .incomplete }
                     let c = p[i]
@@ -199,7 +213,7 @@ public final class CSVReader {
                     var k = i
                     while k < n, p[k] != 10 { k += 1 }
                     if k >= n, !eof { return .incomplete }
-                    return .malformed("unexpected character after a closing quote in field \(starts.count)", end: min(k + 1, n))
+                    return .malformed("unexpected character after a closing quote in field \(spans.count)", end: min(k + 1, n))
                 }
                 var j = i
                 while j < n {
@@ -208,7 +222,7 @@ public final class CSVReader {
                     j += 1
                 }
                 if j >= n, !eof { return .incomplete }
-                starts.append(i); ends.append(j); escaped.append(false); quoted.append(false)
+                spans.starts.append(i); spans.ends.append(j); spans.escaped.append(false); spans.quoted.append(false)
                 if j >= n { return .complete(end: n, lines: lines + 1) }
                 let c = p[j]
                 if c == delim { i = j + 1; continue }
@@ -219,33 +233,35 @@ public final class CSVReader {
         }
     }
 
-    private func appendRecord(to columns: inout [RawColumn]) -> Int {
+    private func appendRecord(_ spans: Spans, to columns: inout [RawColumn]) -> Int {
         var total = 0
+        let quote = options.quote
+        let nullValues = self.nullValues, emptyIsNull = self.emptyIsNull
         buffer.withUnsafeBytes { p in
-            for f in 0..<starts.count {
-                let s = starts[f], e = ends[f]
+            for f in 0..<spans.count {
+                let s = spans.starts[f], e = spans.ends[f]
                 total += e - s
-                if escaped[f] {
+                if spans.escaped[f] {
                     // Collapse doubled quotes.
                     var value: [UInt8] = []
                     value.reserveCapacity(e - s)
                     var k = s
                     while k < e {
                         value.append(p[k])
-                        k += p[k] == options.quote ? 2 : 1
+                        k += p[k] == quote ? 2 : 1
                     }
                     value.withUnsafeBytes { columns[f].append(.text, $0) }
                     continue
                 }
                 let v = UnsafeRawBufferPointer(rebasing: p[s..<e])
-                if !quoted[f], isNull(v) { columns[f].appendNull() } else { columns[f].append(.text, v) }
+                if !spans.quoted[f], Self.isNull(v, nullValues, emptyIsNull) { columns[f].appendNull() } else { columns[f].append(.text, v) }
             }
         }
         return total
     }
 
     @inline(__always)
-    private func isNull(_ v: UnsafeRawBufferPointer) -> Bool {
+    private static func isNull(_ v: UnsafeRawBufferPointer, _ nullValues: [[UInt8]], _ emptyIsNull: Bool) -> Bool {
         if v.count == 0 { return emptyIsNull }
         for candidate in nullValues where candidate.count == v.count {
             if candidate.withUnsafeBytes({ $0.elementsEqual(v) }) { return true }
@@ -253,9 +269,9 @@ public final class CSVReader {
         return false
     }
 
-    private func fieldString(_ f: Int) -> String {
-        var bytes = Array(buffer[starts[f]..<ends[f]])
-        if escaped[f] {
+    private func fieldString(_ f: Int, _ spans: Spans) -> String {
+        var bytes = Array(buffer[spans.starts[f]..<spans.ends[f]])
+        if spans.escaped[f] {
             var out: [UInt8] = []
             var k = 0
             while k < bytes.count { out.append(bytes[k]); k += bytes[k] == options.quote ? 2 : 1 }

@@ -2,7 +2,6 @@
 /// full, so a slow sink slows the source down instead of letting memory grow.
 actor BoundedChannel<Element: Sendable> {
     private var items: [Element] = []
-    private var head = 0
     private let capacity: Int
     private var waitingSenders: [CheckedContinuation<Void, Never>] = []
     private var waitingReceiver: CheckedContinuation<Element?, Never>?
@@ -13,7 +12,7 @@ actor BoundedChannel<Element: Sendable> {
     /// Enqueues an element; returns false if the channel was closed (the element is dropped).
     @discardableResult
     func send(_ item: Element) async -> Bool {
-        while items.count - head >= capacity, !closed {
+        while items.count >= capacity, !closed {
             await withCheckedContinuation { waitingSenders.append($0) }
         }
         guard !closed else { return false }
@@ -28,10 +27,10 @@ actor BoundedChannel<Element: Sendable> {
 
     /// The next element, or nil once the channel is closed and drained.
     func receive() async -> Element? {
-        if head < items.count {
-            let item = items[head]
-            head += 1
-            if head > 64, head * 2 > items.count { items.removeFirst(head); head = 0 }
+        if !items.isEmpty {
+            // The queue holds a handful of batches, so removing from the front is cheap, and a
+            // consumed batch must not stay referenced.
+            let item = items.removeFirst()
             if !waitingSenders.isEmpty { waitingSenders.removeFirst().resume() }
             return item
         }

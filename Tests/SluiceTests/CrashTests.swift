@@ -86,3 +86,20 @@ import Testing
         #expect(leftovers.isEmpty)
     }
 }
+
+/// SIGTERM drains: the unit in progress is rolled back, exit code 3, and a re-run completes exactly.
+@Suite(.serialized) struct InterruptTests {
+    @Test func sigtermExitsWithThreeAndTheRerunCompletes() async throws {
+        let dir = try CrashTests().makeProject()
+        let process = try SluiceProcess.start(["run"], in: dir)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(process.isRunning)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3)
+        let rerun = try SluiceProcess.run(["run"], in: dir)
+        #expect(rerun.status == 0)
+        let total = CrashTests.files * CrashTests.rowsPerFile
+        #expect(try query(dir + "/out/warehouse.db", "SELECT count(*), count(DISTINCT order_id) FROM orders")[0] == ["\(total)", "\(total)"])
+    }
+}

@@ -46,6 +46,10 @@ final class PipelineRunner: @unchecked Sendable {
         case batch(RecordBatch, [Rejection], bytes: Int)
         case end(WorkUnit, [StateEntry])
         case failed(WorkUnit, SluiceError)
+        /// The unit's rows so far are to be discarded; it is read again from the start.
+        case retry(WorkUnit)
+        /// Reading stopped on a signal: discard the open unit and stop.
+        case interrupted(WorkUnit)
     }
 
     struct Interrupted: Error {}
@@ -92,13 +96,17 @@ final class PipelineRunner: @unchecked Sendable {
         }
     }
 
+    /// Whether this run rebuilds the table (so saved positions do not apply).
+    private var replaces: Bool {
+        if case .sqlite(let c) = config.sink { c.mode == .replace || (options.fullRefresh && c.mode == .append) } else { false }
+    }
+
     private func execute(_ record: inout PipelineRunRecord) async throws {
         var context = RunContext(pipeline: config.name, runID: runID, fullRefresh: options.fullRefresh,
                                  baseDirectory: project.baseDirectory, batchRows: config.batchRows, batchBytes: config.batchBytes)
         context.startedAt = record.startedAt
         let source = makeSource()
         let sink = makeSink()
-        let replaces: Bool = if case .sqlite(let c) = config.sink { c.mode == .replace || (options.fullRefresh && c.mode == .append) } else { false }
 
         if options.dryRun {
             let state = options.fullRefresh || replaces ? [:] : try store.loadState(pipeline: config.name).merging(try await sinkStateIfPresent(sink, context), uniquingKeysWith: { _, b in b })
@@ -110,7 +118,16 @@ final class PipelineRunner: @unchecked Sendable {
         }
 
         try await sink.open(context: context)
-        defer { Task { await sink.close() } }
+        do {
+            try await write(units: source, sink: sink, context: context, record: &record)
+            await sink.close()
+        } catch {
+            await sink.close()
+            throw error
+        }
+    }
+
+    private func write(units source: any Source, sink: any Sink, context: RunContext, record: inout PipelineRunRecord) async throws {
         if options.fullRefresh {
             try await sink.clearState(context: context, keys: nil)
             try store.clearState(pipeline: config.name)
@@ -124,15 +141,22 @@ final class PipelineRunner: @unchecked Sendable {
         logger.info("Starting.", metadata: ["units": "\(units.count)", "bytes": "\(totalBytes)"])
 
         let channel = BoundedChannel<Message>(capacity: options.queueDepth)
-        let producer = Task { await self.produce(units: units, source: source, context: context, channel: channel) }
-        var writer = UnitWriter(runner: self, sink: sink, context: context)
-        while let message = await channel.receive() {
-            let keepGoing = try await writer.handle(message, record: &record)
-            if !keepGoing {
-                cancelProducer(channel)
-                break
-            }
+        let producer = Task {
+            await self.produce(units: units, source: source, context: context, channel: channel)
+            await channel.close()   // the writer drains what is queued, then sees the end
         }
+        var writer = UnitWriter(runner: self, sink: sink, context: context)
+        do {
+            while let message = await channel.receive() {
+                guard try await writer.handle(message, record: &record) else { break }
+            }
+        } catch {
+            await channel.close()
+            await producer.value
+            throw error
+        }
+        // Closing tells a producer still sending that nobody reads any more.
+        await channel.close()
         await producer.value
         try writer.quarantine.close()
         if record.recordsRejected > 0, writer.quarantineUsed { record.quarantineFile = writer.quarantine.path }
@@ -147,22 +171,18 @@ final class PipelineRunner: @unchecked Sendable {
                                              "rejected": "\(record.recordsRejected)"])
     }
 
-    private func cancelProducer(_ channel: BoundedChannel<Message>) {
-        Task { await channel.close() }
-    }
-
     private func sinkStateIfPresent(_ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
         // Only SQL sinks hold state, and a dry run must not create their database.
         guard case .sqlite(let c) = config.sink, FileManager.default.fileExists(atPath: context.resolve(c.path)) else { return [:] }
         try await sink.open(context: context)
-        defer { Task { await sink.close() } }
-        return try await sink.loadState(context: context)
+        let state = try await sink.loadState(context: context)
+        await sink.close()
+        return state
     }
 
     /// The reading stage: units in order, each batch through the transforms, into the channel.
     private func produce(units: [WorkUnit], source: any Source, context: RunContext, channel: BoundedChannel<Message>) async {
         let transforms = Transforms.make(config.transforms)
-        defer { Task { await channel.close() } }
         for unit in units {
             if cancel.isCancelled { break }
             var attempt = 1
@@ -184,14 +204,14 @@ final class PipelineRunner: @unchecked Sendable {
                     }
                     guard await channel.send(.end(unit, entries)) else { return }
                 } catch is Interrupted {
-                    await channel.send(.failed(unit, SluiceError(.interrupted, "interrupted")))
+                    await channel.send(.interrupted(unit))
                     return
                 } catch {
                     let e = SluiceError.wrap(error, kind: .source, pipeline: nil, component: sourceComponent)
                     var located = e
                     if located.location == nil { located.location = unit.location }
                     if e.retryable, attempt < config.retry.attempts {
-                        await channel.send(.failed(unit, SluiceError(.source, "retrying", retryable: true)))
+                        await channel.send(.retry(unit))
                         let delay = min(config.retry.max, config.retry.initial * pow(2, Double(attempt - 1)))
                         let wait = config.retry.jitter ? Double.random(in: 0...delay) : delay
                         logger.warning("Unit failed, retrying.", metadata: ["unit": "\(unit.location)", "attempt": "\(attempt)", "error": "\(e.message)"])

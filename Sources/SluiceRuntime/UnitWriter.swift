@@ -67,9 +67,11 @@ struct UnitWriter {
                 if let maxRatio = config.onError.maxRatio {
                     let read = totalRead + unitRead, rejected = totalRejected + unitRejected
                     if read > 0, Double(rejected) / Double(read) > maxRatio {
-                        throw SluiceError(.source, String(format: "%d of %d records rejected (%.1f%%), more than on_error.max_ratio %.1f%%",
-                                                          rejected, read, 100 * Double(rejected) / Double(read), 100 * maxRatio),
-                                          location: unit.location, fix: "see the quarantine file for the reasons")
+                        var e = SluiceError(.source, String(format: "%d of %d records rejected (%.1f%%), more than on_error.max_ratio %.1f%%",
+                                                            rejected, read, 100 * Double(rejected) / Double(read), 100 * maxRatio),
+                                            location: unit.location, fix: "see the quarantine file for the reasons")
+                        e.code = Self.maxRatioExceeded
+                        throw e
                     }
                 }
                 try await sink.commit(unit, state: entries)
@@ -87,19 +89,18 @@ struct UnitWriter {
             record.unitsDone += 1
             runner.progress.unitDone(config.name)
             runner.logger.debug("Unit committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
+        case .retry(let unit), .interrupted(let unit):
+            if unitOpen { try? await sink.rollback(unit) }
+            unitOpen = false
+            if case .interrupted = message { return false }
         case .failed(let unit, let error):
-            if error.kind == .interrupted || error.retryable && error.message == "retrying" {
-                if unitOpen { try? await sink.rollback(unit) }
-                unitOpen = false
-                record.recordsRead += unitRead
-                return error.kind != .interrupted
-            }
             return await fail(unit, error, record: &record)
         }
         return true
     }
 
     private var openUnit: WorkUnit?
+    static let maxRatioExceeded = "max_ratio"
 
     /// Rolls the unit back and records it as failed. Returns false if the pipeline must stop.
     private mutating func fail(_ unit: WorkUnit, _ error: any Error, record: inout PipelineRunRecord) async -> Bool {
@@ -113,7 +114,7 @@ struct UnitWriter {
         record.failedUnits.append(FailedUnit(unit: unit.location, error: text))
         runner.logger.error("Unit failed; its rows were rolled back.", metadata: ["unit": "\(unit.location)", "error": "\(text)"])
         // A run-level limit or an on_error: fail stops the whole pipeline.
-        let stopsPipeline = config.onError.action == .fail || config.onError.maxRatio != nil && e.message.contains("max_ratio")
+        let stopsPipeline = config.onError.action == .fail || e.code == Self.maxRatioExceeded
         if stopsPipeline { fatal = SluiceError(e.kind, e.message, pipeline: config.name, component: e.component, location: e.location, fix: e.fix) }
         return !stopsPipeline
     }

@@ -105,7 +105,8 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
                 try db.execute("ALTER TABLE \(q(targetTable)) ADD COLUMN \(q(field.name)) \(Self.sqlType(field.type))")
             }
         }
-        if config.mode == .merge, !schema.primaryKey.isEmpty {
+        let tableKey = Set(try db.columns(of: targetTable).filter(\.pk).map(\.name))
+        if config.mode == .merge, !schema.primaryKey.isEmpty, tableKey != Set(schema.primaryKey) {
             // Upserts need a unique index on the key; a table created elsewhere may lack one.
             let name = "_sluice_pk_" + config.table
             do {

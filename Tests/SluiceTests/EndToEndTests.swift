@@ -136,6 +136,23 @@ import Testing
     }
 }
 
+/// `sluice init` scaffolds a project that validates and runs as it is.
+@Suite struct InitTests {
+    @Test func initScaffoldsARunnableProject() throws {
+        let dir = try makeTemporaryDirectory("init")
+        let created = try SluiceProcess.run(["init", "shop"], in: dir)
+        #expect(created.status == 0)
+        let project = dir + "/shop"
+        #expect(try SluiceProcess.run(["validate"], in: project).status == 0)
+        let run = try SluiceProcess.run(["run", "--json"], in: project)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(try RunSummary.parse(run.stdout).pipeline("orders")?.records_written == 3)
+        #expect(try query(project + "/warehouse.db", "SELECT count(*) FROM orders") == [["3"]])
+        // A second init refuses to overwrite.
+        #expect(try SluiceProcess.run(["init", "shop"], in: dir).status == 2)
+    }
+}
+
 /// `sluice validate` and configuration errors as users see them.
 @Suite struct ValidateTests {
     @Test func problemsArePositionedWithSuggestions() throws {

@@ -178,7 +178,7 @@ public enum TextParsing {
                 nd += 1; i += 1
             }
             guard nd > 0 else { return nil }
-            for _ in nd..<6 where nd < 6 { frac *= 10 }
+            if nd < 6 { for _ in nd..<6 { frac *= 10 } }
         }
         micros += Int64(hh * 3600 + mm * 60 + ss) * Temporal.microsPerSecond + frac
         if i == t.count { return micros }

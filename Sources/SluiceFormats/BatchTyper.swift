@@ -49,7 +49,7 @@ public final class BatchTyper {
             while true {
                 var out = Column(type: type, capacity: col.count)
                 var rowFailures: [(Int, String)] = []
-                convert(col, to: type, format: nil, into: &out) { row, message in rowFailures.append((row, message)) }
+                convert(col, to: type, format: nil, strict: true, into: &out) { row, message in rowFailures.append((row, message)) }
                 if let (row, _) = rowFailures.first, type.physical != .binary {
                     let widened = type.widened(with: valueType(col, row, jsonTyped: raw.jsonTyped))
                     type = widened == type ? .string : widened
@@ -125,7 +125,9 @@ public final class BatchTyper {
     // MARK: Conversion
 
     /// Converts every value of `col` to `type`, calling `fail(row, message)` for values that do not convert.
-    func convert(_ col: RawColumn, to type: DataType, format: String?, into out: inout Column, fail: (Int, String) -> Void) {
+    /// `strict` (inferred columns): only exact matches convert, so that a timestamp in a date column
+    /// widens the column instead of losing its time of day.
+    func convert(_ col: RawColumn, to type: DataType, format: String?, strict: Bool = false, into out: inout Column, fail: (Int, String) -> Void) {
         col.bytes.withUnsafeBytes { all in
             @inline(__always) func value(_ row: Int) -> UnsafeRawBufferPointer {
                 UnsafeRawBufferPointer(rebasing: all[col.offsets[row]..<col.offsets[row + 1]])
@@ -167,7 +169,7 @@ public final class BatchTyper {
                     if let format {
                         if let t = Self.strptimeMicros(v, format: format) { out.append(int32: Int32(Self.floorDiv(t, Temporal.microsPerDay))) } else { bad(row) }
                     } else if let d = TextParsing.date(v) { out.append(int32: d) }
-                    else if let t = TextParsing.timestamp(v) { out.append(int32: Int32(Self.floorDiv(t, Temporal.microsPerDay))) }
+                    else if !strict, let t = TextParsing.timestamp(v) { out.append(int32: Int32(Self.floorDiv(t, Temporal.microsPerDay))) }
                     else { bad(row) }
                 }
             case .timestamp:

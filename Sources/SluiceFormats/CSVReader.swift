@@ -86,6 +86,7 @@ public final class CSVReader {
             case .incomplete:
                 if eof { header = options.columnNames ?? []; return }
                 try fill()
+                skipBlankLines()
                 continue
             case .malformed(let message, _):
                 throw SluiceError(.parse, "header: \(message)", location: "\(location) line \(line)")
@@ -108,6 +109,8 @@ public final class CSVReader {
 
     private func skipBlankLines() {
         while position < buffer.count, buffer[position] == 10 || buffer[position] == 13 {
+            // A CR at the end of what was read may be the first half of a CRLF: decide after a refill.
+            if buffer[position] == 13, position + 1 == buffer.count, !eof { return }
             if buffer[position] == 10 || (buffer[position] == 13 && (position + 1 >= buffer.count || buffer[position + 1] != 10)) { line += 1 }
             position += 1
         }
@@ -211,9 +214,10 @@ public final class CSVReader {
                     }
                     // Text after a closing quote: reject the record, resume after its line end.
                     var k = i
-                    while k < n, p[k] != 10 { k += 1 }
-                    if k >= n, !eof { return .incomplete }
-                    return .malformed("unexpected character after a closing quote in field \(spans.count)", end: min(k + 1, n))
+                    while k < n, p[k] != 10, p[k] != 13 { k += 1 }
+                    if k + 1 >= n, !eof { return .incomplete }
+                    let end = k < n && p[k] == 13 && k + 1 < n && p[k + 1] == 10 ? k + 2 : k + 1
+                    return .malformed("unexpected character after a closing quote in field \(spans.count)", end: min(end, n))
                 }
                 var j = i
                 while j < n {

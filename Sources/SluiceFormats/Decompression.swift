@@ -63,7 +63,8 @@ public final class GzipReader: ByteReader {
             switch status {
             case Z_OK, Z_BUF_ERROR: continue
             case Z_STREAM_END:
-                memberDone = true
+                // Another member may follow in the bytes already read (`cat a.gz b.gz`).
+                if inputOffset < input.count { inflateReset(&stream) } else { memberDone = true }
                 if produced > 0 { return produced }
             default:
                 let msg = stream.msg.map { String(cString: $0) } ?? "code \(status)"

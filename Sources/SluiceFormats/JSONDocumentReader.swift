@@ -132,9 +132,9 @@ public final class JSONDocumentReader {
                 position = end
                 state = .done
             case .inArray:
-                let start = position
+                // `position` is read inside the closure: a refill compacts the buffer and moves it.
                 let step: (start: Int, end: Int)? = try withMoreData(compact: true) { p in
-                    var s = JSONScanner(p, at: start)
+                    var s = JSONScanner(p, at: self.position)
                     s.skipWhitespace()
                     if !s.atEnd, s.current == 44, recordIndex > 0 { s.i += 1; s.skipWhitespace() }
                     guard !s.atEnd else { throw s.fail("unexpected end of input") }

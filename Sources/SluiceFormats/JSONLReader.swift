@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceCore
 
 /// Reads newline-delimited JSON: one object per line. A line that is not a valid JSON object is
@@ -37,10 +40,10 @@ public final class JSONLReader {
         }
         while origins.count + rejected.count < maxRows, assembler.bytes < maxBytes {
             // Find the end of the current line.
+            let start = position
             let end: Int? = buffer.withUnsafeBytes { p in
-                var j = position
-                while j < p.count, p[j] != 10 { j += 1 }
-                return j < p.count ? j : nil
+                guard start < p.count, let hit = memchr(p.baseAddress! + start, 10, p.count - start) else { return nil }
+                return UnsafeRawPointer(hit) - p.baseAddress!
             }
             guard let lineEnd = end ?? (eof ? buffer.count : nil) else {
                 guard buffer.count - position < maxRecordBytes else {
@@ -52,8 +55,9 @@ public final class JSONLReader {
             }
             if position >= buffer.count, eof { break }
             line += 1
+            // Stops at the first other byte, which for a record is its first one.
             let isBlank = buffer.withUnsafeBytes { p in
-                (position..<lineEnd).allSatisfy { p[$0] == 32 || p[$0] == 9 || p[$0] == 13 }
+                !(start..<lineEnd).contains { p[$0] != 32 && p[$0] != 9 && p[$0] != 13 }
             }
             if !isBlank {
                 do {

@@ -88,7 +88,8 @@ struct JSONScanner {
     }
 
     private mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= p.count else { throw fail("truncated \\u escape") }
+        // Offset at the end of the data: the escape may continue in bytes not read yet.
+        guard i + 4 <= p.count else { throw Failure(message: "truncated \\u escape", offset: p.count) }
         var v: UInt32 = 0
         for _ in 0..<4 {
             let c = p[i]
@@ -140,8 +141,9 @@ struct JSONScanner {
 
     mutating func literal(_ word: StaticString) throws {
         let n = word.utf8CodeUnitCount
-        guard i + n <= p.count else { throw fail("unexpected end of input") }
-        for k in 0..<n where p[i + k] != word.utf8Start[k] { throw fail("invalid literal") }
+        let available = min(n, p.count - i)
+        for k in 0..<available where p[i + k] != word.utf8Start[k] { throw fail("invalid literal") }
+        guard available == n else { throw Failure(message: "unexpected end of input", offset: p.count) }
         i += n
     }
 

@@ -40,7 +40,7 @@ import Testing
         return dir
     }
 
-    @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() async throws {
+    @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
         let dir = try makeProject()
         // Calibrate: how long does an uninterrupted run take here?
         let probe = try makeProject()
@@ -55,7 +55,9 @@ import Testing
             let process = try SluiceProcess.start(["run"], in: dir)
             // Early enough in each run that most runs are cut off; the rest of the work moves on anyway.
             let delay = Double.random(in: 0.02...max(0.05, duration * 0.15), using: &rng)
-            try await Task.sleep(for: .seconds(delay))
+            // A blocking sleep: resuming from Task.sleep waits for a free thread of the concurrency
+            // pool, which other tests running in parallel may hold far longer than the delay.
+            usleep(UInt32(delay * 1_000_000))
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 interrupted += 1
@@ -89,10 +91,10 @@ import Testing
 
 /// SIGTERM drains: the unit in progress is rolled back, exit code 3, and a re-run completes exactly.
 @Suite(.serialized) struct InterruptTests {
-    @Test func sigtermExitsWithThreeAndTheRerunCompletes() async throws {
+    @Test func sigtermExitsWithThreeAndTheRerunCompletes() throws {
         let dir = try CrashTests().makeProject()
         let process = try SluiceProcess.start(["run"], in: dir)
-        try await Task.sleep(for: .milliseconds(300))
+        usleep(300_000)   // blocking on purpose, as in CrashTests
         #expect(process.isRunning)
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()

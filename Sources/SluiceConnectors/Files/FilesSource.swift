@@ -67,7 +67,10 @@ public final class FilesSource: Source, @unchecked Sendable {
         case .gzip: .gzip
         case .zstd: .zstd
         }
-        let reader = try openByteReader(path: path, compression: compression) { hash.hasher.update(bufferPointer: $0) }
+        // The manifest's content hash is taken from the bytes as they stream past; without a
+        // manifest there is nothing to hash.
+        let observer: ((UnsafeRawBufferPointer) -> Void)? = config.incremental == .new_files ? { hash.hasher.update(bufferPointer: $0) } : nil
+        let reader = try openByteReader(path: path, compression: compression, observer: observer)
         let next: () throws -> RawBatch?
         switch config.format {
         case .csv:

@@ -37,15 +37,30 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
         let db = try SQLiteDatabase(path: path)
         self.db = db
         try db.execute("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY")
-        try db.execute("""
-            CREATE TABLE IF NOT EXISTS _sluice_state (pipeline TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-                updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, key))
-            """)
-        if config.mode == .replace {
-            try db.execute("DROP TABLE IF EXISTS \(q(targetTable))")
-            staged = true
+        // Schema changes write too: they wait for another pipeline's open unit like rows do.
+        try await holdingWriteLock(db) {
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS _sluice_state (pipeline TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                    updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, key))
+                """)
+            if config.mode == .replace {
+                try db.execute("DROP TABLE IF EXISTS \(q(targetTable))")
+                staged = true
+            }
+            try loadTableColumns()
         }
-        try loadTableColumns()
+    }
+
+    /// Runs `body` as the only writer to this database file within the process.
+    private func holdingWriteLock(_ db: SQLiteDatabase, _ body: () throws -> Void) async throws {
+        await SQLiteWriteLock.shared.acquire(db.path)
+        do {
+            try body()
+        } catch {
+            await SQLiteWriteLock.shared.release(db.path)
+            throw error
+        }
+        await SQLiteWriteLock.shared.release(db.path)
     }
 
     private func q(_ name: String) -> String { SQLiteDatabase.quoteIdentifier(name) }
@@ -120,8 +135,25 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
         insert = nil
     }
 
+    private var lockPath: String?
+
     public func begin(_ unit: WorkUnit) async throws {
-        try database().execute("BEGIN IMMEDIATE")
+        let db = try database()
+        await SQLiteWriteLock.shared.acquire(db.path)
+        lockPath = db.path
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+        } catch {
+            await releaseLock()
+            throw error
+        }
+    }
+
+    private func releaseLock() async {
+        if let path = lockPath {
+            lockPath = nil
+            await SQLiteWriteLock.shared.release(path)
+        }
     }
 
     private func statement(for schema: Schema) throws -> SQLiteStatement {
@@ -207,6 +239,7 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
             try saveState(state, db: db)
         }
         try db.execute("COMMIT")
+        await releaseLock()
     }
 
     private func saveState(_ state: [StateEntry], db: SQLiteDatabase) throws {
@@ -226,12 +259,18 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
 
     public func rollback(_ unit: WorkUnit) async throws {
         try? database().execute("ROLLBACK")
+        await releaseLock()
     }
 
     public func finish(context: RunContext) async throws {
         guard staged else { return }
         let db = try database()
         insert = nil
+        try await holdingWriteLock(db) { try swapStagedTable(db) }
+        staged = false
+    }
+
+    private func swapStagedTable(_ db: SQLiteDatabase) throws {
         try db.transaction {
             if tableOrder.isEmpty {
                 // Nothing was read: the replaced table is empty but keeps its columns.
@@ -242,11 +281,11 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
             }
             try saveState(deferredState, db: db)
         }
-        staged = false
     }
 
     public func close() async {
         insert = nil
+        await releaseLock()
         if staged { try? db?.execute("DROP TABLE IF EXISTS \(q(targetTable))") }
         db = nil
     }

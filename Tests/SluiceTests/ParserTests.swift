@@ -993,5 +993,4 @@ enum ParserFixture {
             throw ToolFailed(description: "\(tool) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
         }
     }
-    }
 }

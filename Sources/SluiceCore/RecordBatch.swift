@@ -69,47 +69,6 @@ public struct RecordBatch: Sendable {
         fields[i].name = newName
         schema = Schema(fields)
     }
-
-    /// Marks fields as primary key / not-null per a declared schema, without touching values.
-    public mutating func adoptFlags(from declared: Schema) {
-        var fields = schema.fields
-        for i in fields.indices {
-            if let d = declared[fields[i].name] {
-                fields[i].primaryKey = d.primaryKey
-                fields[i].nullable = d.nullable
-            }
-        }
-        schema = Schema(fields)
-    }
-
-    /// Concatenates batches that share a schema (types widened where they differ).
-    public static func concatenating(_ batches: [RecordBatch]) -> RecordBatch {
-        guard let first = batches.first else { return RecordBatch(schema: Schema(), columns: []) }
-        if batches.count == 1 { return first }
-        let schema = batches.dropFirst().reduce(first.schema) { $0.merged(with: $1.schema) }
-        var columns = schema.fields.map { Column(type: $0.type, capacity: batches.reduce(0) { $0 + $1.rowCount }) }
-        var origins: [Int] = []
-        for b in batches {
-            for (ci, field) in schema.fields.enumerated() {
-                if let src = b[field.name] {
-                    for r in 0..<b.rowCount { columns[ci].append(from: src, row: r) }
-                } else {
-                    for _ in 0..<b.rowCount { columns[ci].appendNull() }
-                }
-            }
-            origins += b.origins
-        }
-        return RecordBatch(schema: schema, columns: columns, origins: origins)
-    }
-
-    /// Builds a batch from row-view records; the schema decides the column types.
-    public static func fromRows(_ rows: [[String: Value]], schema: Schema) -> RecordBatch {
-        var columns = schema.fields.map { Column(type: $0.type, capacity: rows.count) }
-        for row in rows {
-            for (i, f) in schema.fields.enumerated() { columns[i].append(row[f.name] ?? .null) }
-        }
-        return RecordBatch(schema: schema, columns: columns)
-    }
 }
 
 /// A row of a `RecordBatch`, read on demand from its columns.
@@ -123,8 +82,6 @@ public struct Row: Sendable {
 
     /// `[(name, value)]` in schema order.
     public var fields: [(String, Value)] { batch.schema.fields.enumerated().map { ($1.name, batch.columns[$0].value(at: index)) } }
-
-    public var dictionary: [String: Value] { Dictionary(uniqueKeysWithValues: fields) }
 
     /// The row as one JSON object, keys in schema order.
     public var jsonText: String {

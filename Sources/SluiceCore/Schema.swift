@@ -42,8 +42,6 @@ public struct Schema: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public mutating func setType(_ type: DataType, at index: Int) { fields[index].type = type }
-
     /// The union of two schemas: fields of `self` first (types widened where `other` disagrees),
     /// then fields only `other` has.
     public func merged(with other: Schema) -> Schema {

@@ -20,7 +20,6 @@ public struct PipelineRunRecord: Sendable {
     public var recordsRejected = 0
     public var bytesRead = 0
     public var unitsDone = 0
-    public var unitsSkipped = 0
     public var qualityScore: Double?
     public var error: String?
     public var failedUnits: [FailedUnit] = []

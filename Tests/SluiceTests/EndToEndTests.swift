@@ -112,6 +112,17 @@ import Testing
         #expect(list.allSatisfy { $0["run_id"] as? String == summary.run_id })
     }
 
+    @Test func jsonLogsAreOneObjectPerLine() throws {
+        let result = try SluiceProcess.run(["run", "--log-format", "json", "events"], in: dir)
+        #expect(result.status == 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count >= 2)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] != nil && object?["message"] != nil && object?["pipeline"] as? String == "events")
+        }
+    }
+
     @Test func dryRunWritesNothing() throws {
         let result = try SluiceProcess.run(["run", "--dry-run"], in: dir)
         #expect(result.status == 0)

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// `${VAR}` / `${VAR:-default}` substitution from the environment, remembering which substituted
 /// values are secrets (variables named like *PASSWORD*, *SECRET*, *TOKEN*, *KEY*) so that every
@@ -61,19 +62,5 @@ public struct SecretMasker: Sendable {
             out = out.replacingAll(s, with: "***")
         }
         return out
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = Substring(self)
-        while let r = rest.range(of: target) {
-            result += rest[..<r.lowerBound]
-            result += replacement
-            rest = rest[r.upperBound...]
-        }
-        return result + rest
     }
 }

@@ -25,19 +25,17 @@ public final class GzipReader: ByteReader {
 
     deinit { inflateEnd(&stream) }
 
-    private var output: [UInt8] = []
+    private var output = DecodedOutput()
 
     public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
         guard !finished else { return 0 }
-        if output.count < max { output = [UInt8](repeating: 0, count: max) }
         let start = 0
         var produced = 0
-        defer { output.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+        output.reserve(max)
+        defer { output.append(produced, to: &buffer) }
         while produced == 0 {
             if inputOffset == input.count {
-                input.removeAll(keepingCapacity: true)
-                inputOffset = 0
-                if try inner.read(into: &input, max: 1 << 20) == 0 {
+                if try !refill(&input, &inputOffset, from: inner) {
                     if memberDone || (stream.total_in == 0 && stream.total_out == 0) { finished = true; return 0 }
                     throw SluiceError(.parse, "gzip data is truncated (the file ends inside a compressed block)",
                                       location: location, fix: "re-create or re-download the file; it is incomplete")
@@ -49,7 +47,7 @@ public final class GzipReader: ByteReader {
                 }
             }
             let status: Int32 = input.withUnsafeMutableBytes { inp in
-                output.withUnsafeMutableBytes { out in
+                output.bytes.withUnsafeMutableBytes { out in
                     stream.next_in = inp.baseAddress!.assumingMemoryBound(to: Bytef.self) + inputOffset
                     stream.avail_in = uInt(inp.count - inputOffset)
                     stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self) + start + produced
@@ -96,26 +94,24 @@ public final class ZstdReader: ByteReader {
 
     deinit { ZSTD_freeDCtx(dctx) }
 
-    private var output: [UInt8] = []
+    private var output = DecodedOutput()
 
     public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
         guard !finished else { return 0 }
-        if output.count < max { output = [UInt8](repeating: 0, count: max) }
         let start = 0
         var produced = 0
-        defer { output.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+        output.reserve(max)
+        defer { output.append(produced, to: &buffer) }
         while produced == 0 {
             if inputOffset == input.count {
-                input.removeAll(keepingCapacity: true)
-                inputOffset = 0
-                if try inner.read(into: &input, max: 1 << 20) == 0 {
+                if try !refill(&input, &inputOffset, from: inner) {
                     if lastResult == 0 { finished = true; return 0 }
                     throw SluiceError(.parse, "zstd data is truncated (the file ends inside a frame)",
                                       location: location, fix: "re-create the file; it is incomplete")
                 }
             }
             let result: Int = input.withUnsafeBytes { inp in
-                output.withUnsafeMutableBytes { out in
+                output.bytes.withUnsafeMutableBytes { out in
                     var ib = ZSTD_inBuffer(src: inp.baseAddress, size: inp.count, pos: inputOffset)
                     var ob = ZSTD_outBuffer(dst: out.baseAddress! + start, size: max, pos: produced)
                     let r = ZSTD_decompressStream(dctx, &ob, &ib)
@@ -131,5 +127,25 @@ public final class ZstdReader: ByteReader {
             lastResult = result
         }
         return produced
+    }
+}
+
+/// Reads the next chunk of compressed input; false at the end of the file.
+private func refill(_ input: inout [UInt8], _ offset: inout Int, from inner: ByteReader) throws -> Bool {
+    input.removeAll(keepingCapacity: true)
+    offset = 0
+    return try inner.read(into: &input, max: 1 << 20) > 0
+}
+
+/// A reused scratch buffer decompressors write into before handing bytes to the caller.
+private struct DecodedOutput {
+    var bytes: [UInt8] = []
+
+    mutating func reserve(_ n: Int) {
+        if bytes.count < n { bytes = [UInt8](repeating: 0, count: n) }
+    }
+
+    func append(_ count: Int, to buffer: inout [UInt8]) {
+        bytes.withUnsafeBytes { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
     }
 }

@@ -90,10 +90,11 @@ struct UnitWriter {
             runner.progress.unitDone(config.name)
             runner.logger.debug("Unit committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
         case .retry(let unit), .interrupted(let unit):
-            if unitOpen { try? await sink.rollback(unit) }
-            unitOpen = false
+            await rollback(unit)
             if case .interrupted = message { return false }
         case .failed(let unit, let error):
+            // A unit the writer already failed (say, on a sink error) is recorded once.
+            if unitBroken, openUnit == unit { return fatal == nil }
             return await fail(unit, error, record: &record)
         }
         return true
@@ -106,8 +107,7 @@ struct UnitWriter {
     private mutating func fail(_ unit: WorkUnit, _ error: any Error, record: inout PipelineRunRecord) async -> Bool {
         var e = SluiceError.wrap(error, kind: .sink, pipeline: nil, component: nil)
         if e.component == nil { e.component = e.kind == .sink ? runner.sinkComponent : runner.sourceComponent }
-        if unitOpen { try? await sink.rollback(unit) }
-        unitOpen = false
+        await rollback(unit)
         unitBroken = true
         record.recordsRead += unitRead
         let text = runner.project.masker.mask(e.description)
@@ -117,6 +117,13 @@ struct UnitWriter {
         let stopsPipeline = config.onError.action == .fail || e.code == Self.maxRatioExceeded
         if stopsPipeline { fatal = SluiceError(e.kind, e.message, pipeline: config.name, component: e.component, location: e.location, fix: e.fix) }
         return !stopsPipeline
+    }
+
+    private mutating func rollback(_ unit: WorkUnit) async {
+        if unitOpen { try? await sink.rollback(unit) }
+        unitOpen = false
+        // Columns added inside the rolled-back transaction are gone again: resolve anew.
+        sinkSchema = nil
     }
 
     private mutating func reject(_ rejected: [Rejection], unit: WorkUnit) throws {

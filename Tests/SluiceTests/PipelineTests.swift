@@ -138,3 +138,22 @@ func shell(_ command: String) throws -> String {
     guard p.terminationStatus == 0 else { throw SluiceError(.internal, "command failed: \(command)") }
     return String(decoding: data, as: UTF8.self)
 }
+
+extension PipelineTests {
+    /// A unit that added a column and then failed takes the column with it; the next unit must
+    /// not assume it exists.
+    @Test func columnsAddedByAFailedUnitAreNotAssumedLater() async throws {
+        try write("id,name\n1,a\n", to: dir + "/data/1.csv")
+        // Adds `extra`, then breaks: the gzip stream is cut.
+        var text = "id,name,extra\n"
+        for i in 2..<20_000 { text += "\(i),n,x\n" }
+        try write(text, to: dir + "/data/2.csv")
+        try shell("gzip -n \(dir)/data/2.csv && head -c 30000 \(dir)/data/2.csv.gz > \(dir)/data/cut && mv \(dir)/data/cut \(dir)/data/2.csv.gz")
+        try write("id,name,extra\n3,c,y\n", to: dir + "/data/3.csv")
+        var pipeline = csvToSQLite(path: "data/*.csv*")
+        pipeline.batchRows = 100   // so rows (and the new column) are written before the break
+        let report = try await run([pipeline])
+        #expect(report.pipelines[0].failedUnits.map(\.unit) == ["data/2.csv.gz"])
+        #expect(try query(dir + "/out.db", "SELECT id, extra FROM orders ORDER BY id") == [["1", "NULL"], ["3", "y"]])
+    }
+}

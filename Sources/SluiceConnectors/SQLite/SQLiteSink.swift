@@ -259,6 +259,9 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
 
     public func rollback(_ unit: WorkUnit) async throws {
         try? database().execute("ROLLBACK")
+        // DDL of the unit (a created table, added columns) was rolled back with it.
+        insert = nil
+        try? loadTableColumns()
         await releaseLock()
     }
 

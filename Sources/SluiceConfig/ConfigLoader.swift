@@ -110,8 +110,11 @@ public enum ConfigLoader {
         if let q = o["quality"] {
             q.problem("\(q.path): quality rules are not available in this version of sluice; remove the key to run this pipeline")
         }
-        if let s = o["schedule"], let text = s.string(), text.split(separator: " ").count != 5 {
-            s.problem("\(s.path): '\(text)' is not a 5-field cron expression (minute hour day month weekday)")
+        if let s = o["schedule"], let text = s.string() {
+            do { _ = try CronExpression(text) } catch { s.problem("\(s.path): \(error)") }
+        }
+        if let tz = o["timezone"], let name = tz.string(), TimeZone(identifier: name) == nil {
+            tz.problem("\(tz.path): unknown time zone '\(name)' (use an IANA name such as Europe/Berlin or UTC)")
         }
         let source = o.required("source").flatMap { SourceReader.read($0) }
         let sink = o.required("sink").flatMap { SinkReader.read($0) }

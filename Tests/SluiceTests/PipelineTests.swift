@@ -157,3 +157,28 @@ extension PipelineTests {
         #expect(try query(dir + "/out.db", "SELECT id, extra FROM orders ORDER BY id") == [["1", "NULL"], ["3", "y"]])
     }
 }
+
+extension PipelineTests {
+    /// Each partition's CSV part has its own header, also when batches alternate between partitions
+    /// and a later batch brings a new column.
+    @Test func partitionedCSVPartsEachStartWithTheirHeader() async throws {
+        var csv = "id,region\n"
+        for i in 0..<300 { csv += "\(i),\(i % 2 == 0 ? "eu" : "us")\n" }
+        try write(csv, to: dir + "/data/1.csv")
+        try write("id,region,extra\n1000,eu,x\n", to: dir + "/data/2.csv")
+        var sink = FilesSinkConfig(path: "lake", format: .csv)
+        sink.partitionBy = ["region={region}"]
+        var pipeline = PipelineConfig(name: "parts", source: .files(FilesSourceConfig(path: "data/*.csv", format: .csv)), sink: .files(sink))
+        pipeline.batchRows = 7
+        let report = try await run([pipeline])
+        #expect(report.status == "succeeded")
+        var rows = 0
+        for file in FileSystem.glob(dir + "/lake/**/*.csv") {
+            let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+            #expect(lines[0] == "id,region" || lines[0] == "id,region,extra", "\(file)")
+            #expect(lines.dropFirst().allSatisfy { !$0.hasPrefix("id,") }, "\(file)")
+            rows += lines.count - 1
+        }
+        #expect(rows == 301)
+    }
+}

@@ -14,9 +14,16 @@ public final class FilesSink: Sink, @unchecked Sendable {
     public let config: FilesSinkConfig
     private var root = ""
     private var unitPrefix = ""
-    private var open: [String: (writer: FileWriter, part: Int)] = [:]   // partition dir → current part
+    /// The part being written in each partition directory, and the columns its CSV header names.
+    private struct OpenPart {
+        let writer: FileWriter
+        let part: Int
+        var header: Schema?
+    }
+    private var open: [String: OpenPart] = [:]
+    /// Part number to open next in a directory whose last part rolled over.
+    private var nextPart: [String: Int] = [:]
     private var written: [(temp: String, final: String)] = []
-    private var headerSchema: Schema?
     private let templates: [PartitionTemplate]
 
     public init(config: FilesSinkConfig) {
@@ -72,18 +79,19 @@ public final class FilesSink: Sink, @unchecked Sendable {
     private func append(_ batch: RecordBatch, dir: String) throws {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.byteSize * 2)
-        var entry = try current(dir: dir, schema: batch.schema)
+        var entry = try current(dir: dir)
         switch config.format {
         case .jsonl: JSONLWriter.append(batch, to: &bytes)
         case .csv:
-            if entry.writer.uncompressedBytes == 0 || headerSchema != batch.schema {
+            if entry.header != batch.schema {
                 if entry.writer.uncompressedBytes > 0 {
                     // New columns mid-file: CSV has one header, so the wider rows start a new part.
                     try entry.writer.finish()
                     entry = try newPart(dir: dir, part: entry.part + 1)
                 }
                 CSVWriter.appendHeader(batch.schema, to: &bytes)
-                headerSchema = batch.schema
+                entry.header = batch.schema
+                open[dir] = entry
             }
             CSVWriter.append(batch, to: &bytes)
         }
@@ -96,23 +104,21 @@ public final class FilesSink: Sink, @unchecked Sendable {
         }
     }
 
-    private var nextPart: [String: Int] = [:]
-
-    private func current(dir: String, schema: Schema) throws -> (writer: FileWriter, part: Int) {
+    private func current(dir: String) throws -> OpenPart {
         if let e = open[dir] { return e }
         return try newPart(dir: dir, part: nextPart[dir] ?? 0)
     }
 
-    private func newPart(dir: String, part: Int) throws -> (writer: FileWriter, part: Int) {
+    private func newPart(dir: String, part: Int) throws -> OpenPart {
         try FileSystem.createDirectory(dir)
         let name = unitPrefix + String(format: "%04d", part) + fileExtension
         let final = dir + "/" + name
         let temp = dir + "/." + name + ".tmp"
         let writer = try FileWriter(path: temp, compression: compression)
         written.append((temp, final))
-        open[dir] = (writer, part)
-        headerSchema = nil
-        return (writer, part)
+        let entry = OpenPart(writer: writer, part: part, header: nil)
+        open[dir] = entry
+        return entry
     }
 
     public func commit(_ unit: WorkUnit, state: [StateEntry]) async throws {

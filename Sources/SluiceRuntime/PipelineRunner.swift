@@ -139,6 +139,9 @@ final class PipelineRunner: @unchecked Sendable {
         let totalBytes = units.reduce(Int64(0)) { $0 + ($1.sizeBytes ?? 0) }
         progress.start(config.name, units: units.count, totalBytes: totalBytes)
         logger.info("Starting.", metadata: ["units": "\(units.count)", "bytes": "\(totalBytes)"])
+        if units.isEmpty, state.isEmpty, case .files(let f) = config.source {
+            logger.warning("No input: no file matches the source path.", metadata: ["path": "\(f.path)"])
+        }
 
         let channel = BoundedChannel<Message>(capacity: options.queueDepth)
         let producer = Task {

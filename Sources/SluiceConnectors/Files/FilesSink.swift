@@ -51,7 +51,7 @@ public final class FilesSink: Sink, @unchecked Sendable {
     public func prepare(schema: Schema, context: RunContext) async throws {}
 
     public func begin(_ unit: WorkUnit) async throws {
-        let digest = SHA256.hash(data: Data(unit.id.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: Data(unit.id.utf8)).prefix(4).hexString
         let base = (unit.id as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "unit"
         let slug = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(60))
         unitPrefix = "\(slug)-\(digest)-part-"

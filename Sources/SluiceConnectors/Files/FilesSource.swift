@@ -54,7 +54,7 @@ public final class FilesSource: Source, @unchecked Sendable {
             if try reader.read(into: &buffer, max: 1 << 20) == 0 { break }
             buffer.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexString
     }
 
     public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
@@ -96,7 +96,7 @@ public final class FilesSource: Source, @unchecked Sendable {
             try await emit(SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead))
         }
         guard config.incremental == .new_files else { return [] }
-        let digest = hash.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = hash.hasher.finalize().hexString
         let manifest = Manifest(size: reader.rawBytesRead, sha256: digest)
         let value = String(decoding: try JSONEncoder().encode(manifest), as: UTF8.self)
         return [StateEntry(key: Self.keyPrefix + unit.id, value: value)]

@@ -115,8 +115,8 @@ struct MaskTransform: Transform {
                 let text = source.value(at: row).text
                 switch method {
                 case .redact: col.append(string: "***")
-                case .sha256: col.append(string: hex(SHA256.hash(data: Data(text.utf8))))
-                case .hmac: col.append(string: hex(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: symmetricKey!)))
+                case .sha256: col.append(string: SHA256.hash(data: Data(text.utf8)).hexString)
+                case .hmac: col.append(string: HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: symmetricKey!).hexString)
                 }
             }
             var field = out.schema[i]
@@ -126,7 +126,6 @@ struct MaskTransform: Transform {
         return (out, [])
     }
 
-    private func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }
 
 /// Drops records whose key was already seen in this run (`keep: first`), or keeps the last record

@@ -95,12 +95,14 @@ enum SinkReader {
             guard let o = node.object(allowed: ["type", "path", "format", "compression", "partition_by", "target_file_size", "mode"]),
                   let path = o.required("path")?.string() else { return nil }
             var c = FilesSinkConfig(path: path)
-            if let f = o["format"] {
-                if f.string() == "parquet" {
-                    f.problem("\(f.path): writing parquet is not available in this version (use jsonl or csv)")
-                } else if let v = f.oneOf(OutputFormat.self, OutputFormat.allCases) { c.format = v }
+            if let v = o["format"]?.oneOf(OutputFormat.self, OutputFormat.allCases) { c.format = v }
+            if let comp = o["compression"] {
+                if comp.string() == "snappy" {
+                    comp.problem("\(comp.path): snappy is not available in this version (use zstd, gzip or none)")
+                } else if let v = comp.oneOf(OutputCompression.self, OutputCompression.allCases) { c.compression = v }
+            } else if c.format == .parquet {
+                c.compression = .zstd   // pages are always worth compressing
             }
-            if let v = o["compression"]?.oneOf(OutputCompression.self, OutputCompression.allCases) { c.compression = v }
             if let v = o["partition_by"]?.strings() { c.partitionBy = v }
             if let v = o["target_file_size"]?.size() { c.targetFileSize = max(v, 1024) }
             if let m = o["mode"]?.oneOf(WriteMode.self, WriteMode.allCases) { c.mode = m }

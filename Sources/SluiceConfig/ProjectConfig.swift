@@ -135,7 +135,7 @@ public struct SQLiteSinkConfig: Sendable {
     public var create = true
 }
 
-public enum OutputFormat: String, Sendable, CaseIterable { case jsonl, csv }
+public enum OutputFormat: String, Sendable, CaseIterable { case jsonl, csv, parquet }
 public enum OutputCompression: String, Sendable, CaseIterable { case none, gzip, zstd }
 
 public struct FilesSinkConfig: Sendable {

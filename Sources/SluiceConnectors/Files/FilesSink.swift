@@ -16,9 +16,23 @@ public final class FilesSink: Sink, @unchecked Sendable {
     private var unitPrefix = ""
     /// The part being written in each partition directory, and the columns its CSV header names.
     private struct OpenPart {
-        let writer: FileWriter
+        /// Text formats stream through a (compressing) file writer; Parquet buffers a row group.
+        let writer: FileWriter?
+        let parquet: ParquetWriter?
         let part: Int
         var header: Schema?
+
+        var bytesWritten: Int64 { writer?.uncompressedBytes ?? parquet?.bytesWritten ?? 0 }
+
+        func finish() throws {
+            try writer?.finish()
+            try parquet?.finish()
+        }
+
+        func abandon() {
+            writer?.abandon()
+            parquet?.abandon()
+        }
     }
     private var open: [String: OpenPart] = [:]
     /// Part number to open next in a directory whose last part rolled over.
@@ -37,7 +51,10 @@ public final class FilesSink: Sink, @unchecked Sendable {
         switch config.compression { case .none: .none case .gzip: .gzip case .zstd: .zstd }
     }
 
-    private var fileExtension: String { "." + config.format.rawValue + compression.fileExtension }
+    /// Parquet compresses pages inside the file, so its name carries no compression suffix.
+    private var fileExtension: String {
+        config.format == .parquet ? ".parquet" : "." + config.format.rawValue + compression.fileExtension
+    }
 
     public func open(context: RunContext) async throws {
         root = context.resolve(config.path)
@@ -79,50 +96,59 @@ public final class FilesSink: Sink, @unchecked Sendable {
     private func append(_ batch: RecordBatch, dir: String) throws {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.byteSize * 2)
-        var entry = try current(dir: dir)
+        var entry = try current(dir: dir, schema: batch.schema)
+        if config.format != .jsonl, let header = entry.header, header != batch.schema {
+            // New columns mid-file: a CSV header and a Parquet schema are fixed per file, so the
+            // wider rows start a new part.
+            try entry.finish()
+            entry = try newPart(dir: dir, part: entry.part + 1, schema: batch.schema)
+        }
         switch config.format {
         case .jsonl: JSONLWriter.append(batch, to: &bytes)
         case .csv:
-            if entry.header != batch.schema {
-                if entry.writer.uncompressedBytes > 0 {
-                    // New columns mid-file: CSV has one header, so the wider rows start a new part.
-                    try entry.writer.finish()
-                    entry = try newPart(dir: dir, part: entry.part + 1)
-                }
+            if entry.header == nil {
                 CSVWriter.appendHeader(batch.schema, to: &bytes)
                 entry.header = batch.schema
                 open[dir] = entry
             }
             CSVWriter.append(batch, to: &bytes)
+        case .parquet:
+            try entry.parquet?.write(batch)
         }
-        try entry.writer.write(bytes)
-        if entry.writer.uncompressedBytes >= config.targetFileSize {
+        try entry.writer?.write(bytes)
+        if entry.bytesWritten >= config.targetFileSize {
             // Roll over: the next write to this directory opens the following part.
-            try entry.writer.finish()
+            try entry.finish()
             open[dir] = nil
             nextPart[dir] = entry.part + 1
         }
     }
 
-    private func current(dir: String) throws -> OpenPart {
+    private func current(dir: String, schema: Schema) throws -> OpenPart {
         if let e = open[dir] { return e }
-        return try newPart(dir: dir, part: nextPart[dir] ?? 0)
+        return try newPart(dir: dir, part: nextPart[dir] ?? 0, schema: schema)
     }
 
-    private func newPart(dir: String, part: Int) throws -> OpenPart {
+    private func newPart(dir: String, part: Int, schema: Schema) throws -> OpenPart {
         try FileSystem.createDirectory(dir)
         let name = unitPrefix + String(format: "%04d", part) + fileExtension
         let final = dir + "/" + name
         let temp = dir + "/." + name + ".tmp"
-        let writer = try FileWriter(path: temp, compression: compression)
+        let entry: OpenPart
+        if config.format == .parquet {
+            var options = ParquetWriterOptions()
+            options.compression = ParquetCompression(rawValue: config.compression.rawValue) ?? .zstd
+            entry = OpenPart(writer: nil, parquet: try ParquetWriter(path: temp, schema: schema, options: options), part: part, header: schema)
+        } else {
+            entry = OpenPart(writer: try FileWriter(path: temp, compression: compression), parquet: nil, part: part, header: nil)
+        }
         written.append((temp, final))
-        let entry = OpenPart(writer: writer, part: part, header: nil)
         open[dir] = entry
         return entry
     }
 
     public func commit(_ unit: WorkUnit, state: [StateEntry]) async throws {
-        for (_, e) in open { try e.writer.finish() }
+        for (_, e) in open { try e.finish() }
         open = [:]
         nextPart = [:]
         for (temp, final) in written { try FileSystem.rename(temp, to: final) }
@@ -147,7 +173,7 @@ public final class FilesSink: Sink, @unchecked Sendable {
     }
 
     public func rollback(_ unit: WorkUnit) async throws {
-        for (_, e) in open { e.writer.abandon() }
+        for (_, e) in open { e.abandon() }
         for (temp, _) in written { unlink(temp) }
         open = [:]
         nextPart = [:]

@@ -1,0 +1,211 @@
+import CZlib
+import CZstd
+import SluiceCore
+
+/// One column of the row group being written: values PLAIN-encoded into pages of about
+/// `pageBytes`, definition levels RLE-encoded, pages compressed as they fill, statistics kept.
+struct ParquetColumnChunk {
+    let field: Field
+    let options: ParquetWriterOptions
+    private(set) var metadata: ColumnChunkMetadata
+    private var chunk: [UInt8] = []
+    private var values: [UInt8] = []
+    private var levelRuns: [(present: Bool, count: Int)] = []
+    private var pageValues = 0
+    private var boolBits = 0
+    private var stats = Statistics()
+    private(set) var uncompressedBytes = 0
+
+    init(field: Field, options: ParquetWriterOptions) {
+        self.field = field
+        self.options = options
+        metadata = ColumnChunkMetadata(physicalType: ParquetSchemaElement.physicalType(field.type), name: field.name,
+                                       codec: options.compression.codec)
+    }
+
+    mutating func append(_ column: Column) throws {
+        for row in 0..<column.count {
+            let present = !column.isNull(row)
+            if let last = levelRuns.last, last.present == present {
+                levelRuns[levelRuns.count - 1].count += 1
+            } else {
+                levelRuns.append((present, 1))
+            }
+            pageValues += 1
+            guard present else {
+                metadata.nullCount += 1
+                continue
+            }
+            appendValue(column, row)
+            if values.count >= options.pageBytes { try flushPage() }
+        }
+    }
+
+    private mutating func appendValue(_ column: Column, _ row: Int) {
+        switch field.type {
+        case .bool:
+            let v = column.bools[row]
+            if boolBits % 8 == 0 { values.append(0) }
+            if v { values[values.count - 1] |= 1 << UInt8(boolBits % 8) }
+            boolBits += 1
+            stats.add(int: v ? 1 : 0)
+        case .int64, .timestamp:
+            let v = column.int64s[row]
+            appendLittleEndian(v)
+            stats.add(int: v)
+        case .date:
+            let v = column.int32s[row]
+            appendLittleEndian(v)
+            stats.add(int: Int64(v))
+        case .double:
+            let v = column.doubles[row]
+            appendLittleEndian(v.bitPattern)
+            stats.add(double: v)
+        case .decimal(let p, _):
+            let v = column.decimals[row]
+            if p <= 9 { appendLittleEndian(Int32(truncatingIfNeeded: v)) } else if p <= 18 { appendLittleEndian(Int64(truncatingIfNeeded: v)) } else {
+                // FIXED_LEN_BYTE_ARRAY(16): big-endian two's complement.
+                withUnsafeBytes(of: v.bigEndian) { values.append(contentsOf: $0) }
+            }
+            stats.add(decimal: v)
+        case .string, .bytes, .json:
+            column.withBytes(at: row) { b in
+                appendLittleEndian(UInt32(b.count))
+                values.append(contentsOf: b)
+                stats.add(bytes: b)
+            }
+        }
+    }
+
+    private mutating func appendLittleEndian<T: FixedWidthInteger>(_ v: T) {
+        withUnsafeBytes(of: v.littleEndian) { values.append(contentsOf: $0) }
+    }
+
+    /// RLE runs of definition levels (bit width 1), with the 4-byte length prefix of data page v1.
+    private func encodedLevels() -> [UInt8] {
+        var w = ThriftCompactWriter()   // reused for its varint encoder only
+        for run in levelRuns {
+            w.varint(UInt64(run.count) << 1)
+            w.bytes.append(run.present ? 1 : 0)
+        }
+        var length = UInt32(w.bytes.count).littleEndian
+        return withUnsafeBytes(of: &length) { Array($0) } + w.bytes
+    }
+
+    private mutating func flushPage() throws {
+        guard pageValues > 0 else { return }
+        var body = field.nullable ? encodedLevels() : []
+        body += values
+        let compressed = try ParquetCodec.compress(body, options.compression)
+        var header = ThriftCompactWriter()
+        header.writeStruct { h in
+            h.field(1, i32: 0)   // DATA_PAGE
+            h.field(2, i32: Int32(body.count))
+            h.field(3, i32: Int32(compressed.count))
+            h.field(5, struct: { d in
+                d.field(1, i32: Int32(pageValues))
+                d.field(2, i32: 0)   // PLAIN
+                d.field(3, i32: 3)   // RLE
+                d.field(4, i32: 3)
+            })
+        }
+        chunk += header.bytes
+        chunk += compressed
+        metadata.numValues += Int64(pageValues)
+        metadata.uncompressedSize += Int64(header.bytes.count + body.count)
+        metadata.compressedSize += Int64(header.bytes.count + compressed.count)
+        uncompressedBytes += body.count
+        values.removeAll(keepingCapacity: true)
+        levelRuns.removeAll(keepingCapacity: true)
+        pageValues = 0
+        boolBits = 0
+    }
+
+    /// The chunk's pages, ready to write; statistics are moved into `metadata`.
+    mutating func finishChunk() throws -> [UInt8] {
+        try flushPage()
+        (metadata.min, metadata.max) = stats.encoded(field.type)
+        return chunk
+    }
+}
+
+/// Min/max of a column chunk, kept typed and encoded as Parquet wants them at the end.
+struct Statistics {
+    var minInt: Int64?, maxInt: Int64?
+    var minDouble: Double?, maxDouble: Double?
+    var minDecimal: Int128?, maxDecimal: Int128?
+    var minBytes: [UInt8]?, maxBytes: [UInt8]?
+
+    mutating func add(int v: Int64) {
+        if minInt.map({ v < $0 }) ?? true { minInt = v }
+        if maxInt.map({ v > $0 }) ?? true { maxInt = v }
+    }
+
+    mutating func add(double v: Double) {
+        guard !v.isNaN else { return }   // NaN has no order; readers skip on min/max only
+        if minDouble.map({ v < $0 }) ?? true { minDouble = v }
+        if maxDouble.map({ v > $0 }) ?? true { maxDouble = v }
+    }
+
+    mutating func add(decimal v: Int128) {
+        if minDecimal.map({ v < $0 }) ?? true { minDecimal = v }
+        if maxDecimal.map({ v > $0 }) ?? true { maxDecimal = v }
+    }
+
+    mutating func add(bytes v: UnsafeRawBufferPointer) {
+        if minBytes.map({ v.lexicographicallyPrecedes($0) }) ?? true { minBytes = Array(v) }
+        if maxBytes.map({ $0.lexicographicallyPrecedes(v) }) ?? true { maxBytes = Array(v) }
+    }
+
+    func encoded(_ type: DataType) -> ([UInt8]?, [UInt8]?) {
+        func le<T: FixedWidthInteger>(_ v: T?) -> [UInt8]? { v.map { withUnsafeBytes(of: $0.littleEndian) { Array($0) } } }
+        switch type {
+        case .bool: return (minInt.map { [UInt8($0)] }, maxInt.map { [UInt8($0)] })
+        case .int64, .timestamp: return (le(minInt), le(maxInt))
+        case .date: return (le(minInt.map { Int32($0) }), le(maxInt.map { Int32($0) }))
+        case .double: return (le(minDouble?.bitPattern), le(maxDouble?.bitPattern))
+        case .decimal(let p, _):
+            if p <= 9 { return (le(minDecimal.map { Int32(truncatingIfNeeded: $0) }), le(maxDecimal.map { Int32(truncatingIfNeeded: $0) })) }
+            if p <= 18 { return (le(minDecimal.map { Int64(truncatingIfNeeded: $0) }), le(maxDecimal.map { Int64(truncatingIfNeeded: $0) })) }
+            func be(_ v: Int128?) -> [UInt8]? { v.map { withUnsafeBytes(of: $0.bigEndian) { Array($0) } } }
+            return (be(minDecimal), be(maxDecimal))
+        case .string, .bytes, .json: return (minBytes, maxBytes)
+        }
+    }
+}
+
+/// Page compression.
+enum ParquetCodec {
+    static func compress(_ input: [UInt8], _ codec: ParquetCompression) throws -> [UInt8] {
+        switch codec {
+        case .none:
+            return input
+        case .zstd:
+            var out = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+            let n = out.withUnsafeMutableBytes { o in input.withUnsafeBytes { i in ZSTD_compress(o.baseAddress, o.count, i.baseAddress, i.count, 3) } }
+            guard ZSTD_isError(n) == 0 else { throw SluiceError(.sink, "zstd compression failed") }
+            out.removeLast(out.count - n)
+            return out
+        case .gzip:
+            var stream = z_stream()
+            guard deflateInit2_(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                throw SluiceError(.sink, "cannot start gzip compression")
+            }
+            defer { deflateEnd(&stream) }
+            var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
+            var input = input
+            let status = input.withUnsafeMutableBytes { i in
+                out.withUnsafeMutableBytes { o -> Int32 in
+                    stream.next_in = i.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_in = uInt(i.count)
+                    stream.next_out = o.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = uInt(o.count)
+                    return deflate(&stream, Z_FINISH)
+                }
+            }
+            guard status == Z_STREAM_END else { throw SluiceError(.sink, "gzip compression failed") }
+            out.removeLast(Int(stream.avail_out))
+            return out
+        }
+    }
+}

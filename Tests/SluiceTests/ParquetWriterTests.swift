@@ -1,0 +1,102 @@
+import Foundation
+@testable import SluiceFormats
+import Sluice
+import Testing
+
+/// Files from `ParquetWriter` read back by pyarrow, the reference reader (installed by scripts/test
+/// into `.venv-test`).
+@Suite struct ParquetWriterTests {
+    static let python = SluiceProcess.packageRoot.appendingPathComponent(".venv-test/bin/python").path
+
+    func sampleBatch() -> RecordBatch {
+        let schema = Schema([
+            Field("id", .int64, nullable: false),
+            Field("name", .string),
+            Field("amount", .decimal(precision: 12, scale: 2)),
+            Field("big", .decimal(precision: 38, scale: 10)),
+            Field("score", .double),
+            Field("ok", .bool),
+            Field("day", .date),
+            Field("at", .timestamp),
+            Field("doc", .json),
+        ])
+        let rows: [[String: Value]] = [
+            ["id": .int64(Int64.min), "name": .string("ünïcødé ✓"), "amount": .decimal(-1999, scale: 2),
+             "big": .decimal(Int128("12345678901234567890123456789") ?? 0, scale: 10), "score": .double(.nan), "ok": .bool(true),
+             "day": .date(-1), "at": .timestamp(-1_000_000), "doc": .json("{\"a\":[1,2]}")],
+            ["id": .int64(0), "name": .null, "amount": .null, "big": .null, "score": .double(-.infinity), "ok": .null,
+             "day": .null, "at": .null, "doc": .null],
+            ["id": .int64(Int64.max), "name": .string(""), "amount": .decimal(123456, scale: 2), "big": .decimal(-1, scale: 10),
+             "score": .double(2.5), "ok": .bool(false), "day": .date(19_784), "at": .timestamp(1_709_362_800_123_456),
+             "doc": .json("null")],
+        ]
+        var columns = schema.fields.map { Column(type: $0.type) }
+        for row in rows { for (i, f) in schema.fields.enumerated() { columns[i].append(row[f.name] ?? .null) } }
+        return RecordBatch(schema: schema, columns: columns)
+    }
+
+    @Test(arguments: ParquetCompression.allCases)
+    func pyarrowReadsEveryTypeBack(_ compression: ParquetCompression) throws {
+        let dir = try makeTemporaryDirectory("parquet")
+        let path = dir + "/sample.parquet"
+        var options = ParquetWriterOptions()
+        options.compression = compression
+        options.pageBytes = 64   // several pages per column
+        let writer = try ParquetWriter(path: path, schema: sampleBatch().schema, options: options)
+        try writer.write(sampleBatch())
+        try writer.write(sampleBatch())
+        try writer.finish()
+        let script = """
+            import pyarrow.parquet as pq, json, math
+            t = pq.read_table('\(path)')
+            rows = t.to_pylist()
+            def enc(v):
+                if isinstance(v, float) and math.isnan(v): return 'nan'
+                return str(v)
+            print(json.dumps({'schema': [f'{f.name}:{f.type}' for f in t.schema], 'rows': [[enc(r[c]) for c in t.column_names] for r in rows],
+                              'codec': pq.ParquetFile('\(path)').metadata.row_group(0).column(1).compression,
+                              'stats': str(pq.ParquetFile('\(path)').metadata.row_group(0).column(0).statistics.min)}))
+            """
+        let out = try shell("\(Self.python) -c \"\(script.replacingOccurrences(of: "\"", with: "\\\""))\"")
+        let doc = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        #expect(doc["schema"] as! [String] == ["id:int64", "name:string", "amount:decimal128(12, 2)", "big:decimal128(38, 10)",
+                                                 "score:double", "ok:bool", "day:date32[day]", "at:timestamp[us, tz=UTC]", "doc:extension<arrow.json>"]
+                || (doc["schema"] as! [String]).last == "doc:string")
+        let rows = doc["rows"] as! [[String]]
+        #expect(rows.count == 6)
+        #expect(rows[0] == ["-9223372036854775808", "ünïcødé ✓", "-19.99", "1234567890123456789.0123456789", "nan", "True",
+                            "1969-12-31", "1969-12-31 23:59:59+00:00", "{\"a\":[1,2]}"])
+        #expect(rows[1] == ["0", "None", "None", "None", "-inf", "None", "None", "None", "None"])
+        #expect(rows[2] == ["9223372036854775807", "", "1234.56", "-1E-10", "2.5", "False", "2024-03-02",
+                            "2024-03-02 07:00:00.123456+00:00", "null"])
+        #expect(doc["codec"] as? String == ["none": "UNCOMPRESSED", "gzip": "GZIP", "zstd": "ZSTD"][compression.rawValue])
+        #expect(doc["stats"] as? String == "-9223372036854775808")
+    }
+}
+
+extension ParquetWriterTests {
+    /// CSV → a Hive-partitioned Parquet lake through the files sink; pyarrow reads the whole lake.
+    @Test func csvToPartitionedParquetLake() async throws {
+        let dir = try makeTemporaryDirectory("lake")
+        var csv = "order_id,country,amount,created_at\n"
+        for i in 1...5000 { csv += "\(i),\(["de", "fr", "us"][i % 3]),\(i % 100).\(i % 10)5,2024-03-0\(1 + i % 3)T10:00:00Z\n" }
+        try write(csv, to: dir + "/data/orders.csv")
+        var sink = FilesSinkConfig(path: "lake", format: .parquet, compression: .zstd)
+        sink.partitionBy = ["day={created_at:%Y-%m-%d}"]
+        var pipeline = PipelineConfig(name: "lake", source: .files(FilesSourceConfig(path: "data/*.csv", format: .csv)), sink: .files(sink),
+                                      schema: SchemaConfig(columns: [Field("amount", .decimal(precision: 10, scale: 2))]))
+        pipeline.batchRows = 1000
+        let report = try await ProjectRunner(project: ProjectConfig(baseDirectory: dir, pipelines: [pipeline])).run()
+        #expect(report.status == "succeeded")
+        #expect(FileSystem.glob(dir + "/lake/**/*.parquet").count == 3)
+        let script = """
+            import pyarrow.dataset as ds
+            t = ds.dataset('\(dir)/lake', format='parquet', partitioning='hive').to_table()
+            ids = sorted(t.column('order_id').to_pylist())
+            row = [r for r in t.to_pylist() if r['order_id'] == 4242][0]
+            print(len(ids), len(set(ids)), ids[0], ids[-1], row['country'], row['amount'], row['day'], t.schema.field('created_at').type)
+            """
+        let out = try shell("\(Self.python) -c \"\(script.replacingOccurrences(of: "\"", with: "\\\""))\"")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == "5000 5000 1 5000 de 42.25 2024-03-01 timestamp[us, tz=UTC]")
+    }
+}

@@ -19,10 +19,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CShims", path: "Sources/CShims"),
 
         .target(name: "SluiceCore"),
-        .target(name: "SluiceFormats", dependencies: ["SluiceCore", "CZlib", "CZstd", "CShims"]),
+        .target(name: "SluiceFormats", dependencies: ["SluiceCore", "CZlib", "CZstd", "CSnappy", "CShims"]),
         .target(name: "SluiceConfig", dependencies: ["SluiceCore", "Yams"]),
         .target(name: "SluiceConnectors", dependencies: [
             "SluiceCore", "SluiceFormats", "SluiceConfig", "CSQLite",

@@ -97,9 +97,10 @@ enum SinkReader {
             var c = FilesSinkConfig(path: path)
             if let v = o["format"]?.oneOf(OutputFormat.self, OutputFormat.allCases) { c.format = v }
             if let comp = o["compression"] {
-                if comp.string() == "snappy" {
-                    comp.problem("\(comp.path): snappy is not available in this version (use zstd, gzip or none)")
-                } else if let v = comp.oneOf(OutputCompression.self, OutputCompression.allCases) { c.compression = v }
+                if let v = comp.oneOf(OutputCompression.self, OutputCompression.allCases) { c.compression = v }
+                if c.compression == .snappy, c.format != .parquet {
+                    comp.problem("\(comp.path): snappy is for parquet files; jsonl and csv take none, gzip or zstd")
+                }
             } else if c.format == .parquet {
                 c.compression = .zstd   // pages are always worth compressing
             }

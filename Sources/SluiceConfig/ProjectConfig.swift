@@ -136,7 +136,7 @@ public struct SQLiteSinkConfig: Sendable {
 }
 
 public enum OutputFormat: String, Sendable, CaseIterable { case jsonl, csv, parquet }
-public enum OutputCompression: String, Sendable, CaseIterable { case none, gzip, zstd }
+public enum OutputCompression: String, Sendable, CaseIterable { case none, snappy, gzip, zstd }
 
 public struct FilesSinkConfig: Sendable {
     /// Output directory.

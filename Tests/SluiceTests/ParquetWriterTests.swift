@@ -69,7 +69,7 @@ import Testing
         #expect(rows[1] == ["0", "None", "None", "None", "-inf", "None", "None", "None", "None"])
         #expect(rows[2] == ["9223372036854775807", "", "1234.56", "-1E-10", "2.5", "False", "2024-03-02",
                             "2024-03-02 07:00:00.123456+00:00", "null"])
-        #expect(doc["codec"] as? String == ["none": "UNCOMPRESSED", "gzip": "GZIP", "zstd": "ZSTD"][compression.rawValue])
+        #expect(doc["codec"] as? String == ["none": "UNCOMPRESSED", "snappy": "SNAPPY", "gzip": "GZIP", "zstd": "ZSTD"][compression.rawValue])
         #expect(doc["stats"] as? String == "-9223372036854775808")
     }
 }

@@ -48,7 +48,7 @@ public final class FilesSink: Sink, @unchecked Sendable {
     public var storesStateTransactionally: Bool { false }
 
     private var compression: Compression {
-        switch config.compression { case .none: .none case .gzip: .gzip case .zstd: .zstd }
+        switch config.compression { case .none, .snappy: .none case .gzip: .gzip case .zstd: .zstd }
     }
 
     /// Parquet compresses pages inside the file, so its name carries no compression suffix.

@@ -1,3 +1,4 @@
+import CSnappy
 import CZlib
 import CZstd
 import SluiceCore
@@ -180,6 +181,18 @@ enum ParquetCodec {
         switch codec {
         case .none:
             return input
+        case .snappy:
+            var length = snappy_max_compressed_length(input.count)
+            var out = [UInt8](repeating: 0, count: length)
+            let status = out.withUnsafeMutableBytes { o in
+                input.withUnsafeBytes { i in
+                    snappy_compress(i.baseAddress?.assumingMemoryBound(to: CChar.self), i.count,
+                                    o.baseAddress!.assumingMemoryBound(to: CChar.self), &length)
+                }
+            }
+            guard status == SNAPPY_OK else { throw SluiceError(.sink, "snappy compression failed") }
+            out.removeLast(out.count - length)
+            return out
         case .zstd:
             var out = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
             let n = out.withUnsafeMutableBytes { o in input.withUnsafeBytes { i in ZSTD_compress(o.baseAddress, o.count, i.baseAddress, i.count, 3) } }

@@ -7,11 +7,11 @@ import SluiceCore
 
 /// Compression codecs of Parquet pages this writer produces.
 public enum ParquetCompression: String, Sendable, CaseIterable {
-    case none, gzip, zstd
+    case none, snappy, gzip, zstd
 
     /// Parquet's `CompressionCodec` enum value.
     var codec: Int32 {
-        switch self { case .none: 0 case .gzip: 2 case .zstd: 6 }
+        switch self { case .none: 0 case .snappy: 1 case .gzip: 2 case .zstd: 6 }
     }
 }
 

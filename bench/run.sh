@@ -2,7 +2,7 @@
 # Sluice vs. peer tools on the same generated "orders" data.
 #
 #   bench/run.sh [--rows N] [--quick] [--runs R] [--memcheck] [--json OUT]
-#                [--workloads csv,jsonl] [--tools REGEX] [--keep]
+#                [--workloads csv,jsonl,csv-parquet,jsonl-parquet|all] [--tools REGEX] [--keep]
 #
 # See bench/README.md. Run bench/setup.sh once first (creates bench/.venv with
 # the Python peers); a peer whose packages are missing is reported as n/a.
@@ -33,10 +33,13 @@ Options:
   --memcheck        also run sluice on a 10x bigger CSV and report both peak RSS
                     (ignored with --quick)
   --json OUT        also write all results as JSON to OUT
-  --workloads LIST  comma list of csv,jsonl (default both)
+  --workloads LIST  comma list of csv, jsonl (-> SQLite), csv-parquet, jsonl-parquet
+                    (-> Parquet), or all (default: csv,jsonl)
   --tools REGEX     only run tools whose id matches REGEX (ids: sluice, sluice-merge,
-                    sqlite3, pyarrow-adbc, polars-adbc, pandas, dlt-sqlite, dlt-duckdb)
-  --keep            keep the output databases of the last run under bench/out/work/
+                    sqlite3, pyarrow-adbc, polars-adbc, pandas, dlt-sqlite, dlt-duckdb;
+                    Parquet workloads: sluice, polars, duckdb, pyarrow, pandas)
+  --keep            keep the outputs (databases, Parquet files) of the last run under
+                    bench/out/work/
 Environment:
   SLUICE            sluice binary (default: bench/../.build/release/sluice)
 EOF
@@ -77,9 +80,12 @@ fi
 if [ -n "$JSON_OUT" ]; then
     case "$JSON_OUT" in /*) ;; *) JSON_OUT="$PWD/$JSON_OUT" ;; esac
 fi
+ALL_WORKLOADS="csv,jsonl,csv-parquet,jsonl-parquet"
+[ "$WORKLOADS" = all ] && WORKLOADS="$ALL_WORKLOADS"
 IFS=',' read -r -a WORKLOAD_LIST <<<"$WORKLOADS"
+[ "${#WORKLOAD_LIST[@]}" -gt 0 ] || die "--workloads is empty (use $ALL_WORKLOADS or all)"
 for w in "${WORKLOAD_LIST[@]}"; do
-    case "$w" in csv|jsonl) ;; *) die "unknown workload '$w' (use csv, jsonl)" ;; esac
+    case "$w" in csv|jsonl|csv-parquet|jsonl-parquet) ;; *) die "unknown workload '$w' (use $ALL_WORKLOADS or all)" ;; esac
 done
 
 # ---- prerequisites ------------------------------------------------------------
@@ -142,14 +148,27 @@ mkdir -p "$RES_DIR" "$WORK_DIR"
 : >"$RES_DIR/memcheck.tsv"
 
 # ---- tools ------------------------------------------------------------------------
+# A workload is INPUTFORMAT[-parquet]: csv/jsonl load into SQLite, *-parquet write Parquet.
+input_format() { echo "${1%%-*}"; }
+is_parquet() { [[ "$1" == *-parquet ]]; }
+
 tools_for() {
     case "$1" in
         csv) echo "sluice sluice-merge sqlite3 pyarrow-adbc polars-adbc pandas dlt-sqlite dlt-duckdb" ;;
         jsonl) echo "sluice pyarrow-adbc polars-adbc pandas" ;;
+        csv-parquet|jsonl-parquet) echo "sluice polars duckdb pyarrow pandas" ;;
     esac
 }
 
-tool_label() {
+tool_label() { # tool_label TOOL [WORKLOAD]
+    if is_parquet "${2:-}"; then
+        case "$1" in
+            polars) echo "polars sink_parquet" ; return ;;
+            duckdb) echo "duckdb COPY" ; return ;;
+            pyarrow) echo "pyarrow write_table" ; return ;;
+            pandas) echo "pandas to_parquet" ; return ;;
+        esac
+    fi
     case "$1" in
         sluice) echo "sluice" ;;
         sluice-merge) echo "sluice (merge)" ;;
@@ -181,10 +200,40 @@ check_py() {
     REASON="${PY_CHECK_CACHE[$mods]}"
 }
 
+declare -A SLUICE_PARQUET_CACHE=()
+# check_sluice_parquet WORKLOAD: sets REASON when this sluice build rejects a
+# parquet sink (`sluice validate` on the benchmark's own project file; checked once).
+check_sluice_parquet() {
+    local workload="$1"
+    if [ -z "${SLUICE_PARQUET_CACHE[$workload]+x}" ]; then
+        local dir="$WORK_DIR/probe/$workload" out
+        mkdir -p "$dir/state"
+        write_sluice_project "$dir/project.yaml" "$DATA_DIR/orders.$(input_format "$workload")" \
+            "$(input_format "$workload")" "$dir/state" "$(sink_parquet "$dir/out")"
+        out="$("$SLUICE" validate -c "$dir/project.yaml" 2>&1)" || true
+        SLUICE_PARQUET_CACHE[$workload]=""
+        if [[ "$out" == *"parquet is not available"* ]]; then
+            SLUICE_PARQUET_CACHE[$workload]="this sluice build cannot write parquet (rebuild: swift build -c release)"
+        fi
+        rm -rf "$dir"
+    fi
+    REASON="${SLUICE_PARQUET_CACHE[$workload]}"
+}
+
 # check_tool WORKLOAD TOOL: sets REASON to why the tool can't run, or to "".
 REASON=""
 check_tool() {
     REASON=""
+    if is_parquet "$1"; then
+        case "$2" in
+            sluice) REASON="$SLUICE_MISSING"; [ -n "$REASON" ] || check_sluice_parquet "$1" ;;
+            polars) check_py "polars" ;;
+            duckdb) check_py "duckdb" ;;
+            pyarrow) check_py "pyarrow.csv, pyarrow.json, pyarrow.parquet" ;;
+            pandas) check_py "pandas, pyarrow.parquet" ;;
+        esac
+        return 0
+    fi
     case "$2" in
         sluice|sluice-merge) REASON="$SLUICE_MISSING" ;;
         sqlite3) command -v sqlite3 >/dev/null 2>&1 || REASON="sqlite3 CLI not installed (run bench/setup.sh)" ;;
@@ -196,8 +245,12 @@ check_tool() {
     esac
 }
 
-write_sluice_project() { # PROJECT INPUT FORMAT STATE_DIR OUT_DB MODE
-    local project="$1" input="$2" format="$3" state="$4" outdb="$5" mode="$6"
+# Sink lines for write_sluice_project.
+sink_sqlite() { printf '{ type: sqlite, path: "%s", table: orders, mode: %s }' "$1" "$2"; } # OUT_DB MODE
+sink_parquet() { printf '{ type: files, path: "%s", format: parquet, compression: zstd }' "$1"; } # OUT_DIR
+
+write_sluice_project() { # PROJECT INPUT FORMAT STATE_DIR SINK
+    local project="$1" input="$2" format="$3" state="$4" sink="$5"
     cat >"$project" <<EOF
 version: 1
 state: "$state/state.db"
@@ -215,7 +268,7 @@ pipelines:
         status: { type: string }
         created_at: { type: timestamp }
         note: { type: string }
-    sink: { type: sqlite, path: "$outdb", table: orders, mode: $mode }
+    sink: $sink
 EOF
 }
 
@@ -224,7 +277,28 @@ CMD=()
 OUTFILE=""
 prepare_tool() {
     local workload="$1" tool="$2" dir="$3" input="$4"
+    local format
+    format="$(input_format "$workload")"
     mkdir -p "$dir"
+    if is_parquet "$workload"; then
+        case "$tool" in
+            sluice)
+                # Sluice writes OUTFILE/orders-<hash>-part-NNNN.parquet.
+                OUTFILE="$dir/sluice-out"
+                rm -rf "$dir/state" "$OUTFILE"
+                mkdir -p "$dir/state"
+                write_sluice_project "$dir/project.yaml" "$input" "$format" "$dir/state" "$(sink_parquet "$OUTFILE")"
+                CMD=("$SLUICE" run -c "$dir/project.yaml" --json)
+                ;;
+            polars|duckdb|pyarrow|pandas)
+                OUTFILE="$dir/out.parquet"
+                CMD=("$PY" "$BENCH_DIR/peers/${tool}_${format}_parquet.py" "$input" "$OUTFILE")
+                ;;
+            *) die "unknown tool $tool" ;;
+        esac
+        rm -rf "$OUTFILE"
+        return 0
+    fi
     case "$tool" in
         sluice|sluice-merge)
             local mode=append
@@ -232,7 +306,7 @@ prepare_tool() {
             OUTFILE="$dir/sluice.db"
             rm -rf "$dir/state" "$OUTFILE" "$OUTFILE-wal" "$OUTFILE-shm" "$OUTFILE-journal"
             mkdir -p "$dir/state"
-            write_sluice_project "$dir/project.yaml" "$input" "$workload" "$dir/state" "$OUTFILE" "$mode"
+            write_sluice_project "$dir/project.yaml" "$input" "$format" "$dir/state" "$(sink_sqlite "$OUTFILE" "$mode")"
             CMD=("$SLUICE" run -c "$dir/project.yaml" --json)
             ;;
         sqlite3)
@@ -241,7 +315,7 @@ prepare_tool() {
             ;;
         pyarrow-adbc|polars-adbc|pandas)
             OUTFILE="$dir/out.db"
-            CMD=("$PY" "$BENCH_DIR/peers/${tool//-/_}_${workload}.py" "$input" "$OUTFILE")
+            CMD=("$PY" "$BENCH_DIR/peers/${tool//-/_}_${format}.py" "$input" "$OUTFILE")
             ;;
         dlt-sqlite)
             OUTFILE="$dir/out.db"
@@ -274,11 +348,13 @@ measure() {
     [[ "$M_RSS" =~ ^[0-9]+$ ]] || M_RSS=""
 }
 
-count_rows() { # count_rows FILE LOG: prints the row count of table orders, or nothing
+count_rows() { # count_rows OUTPUT LOG: rows of table orders / of the Parquet file(s), or nothing
     "$COUNT_PY" "$BENCH_DIR/lib/count_rows.py" "$1" 2>>"$2" || true
 }
 
 filesize() { stat -c %s "$1"; }
+# outsize PATH: total bytes of a file or of every file under a directory.
+outsize() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 
 # ---- run ------------------------------------------------------------------------------
 log "rows=$ROWS runs=$RUNS quick=$QUICK memcheck=$MEMCHECK workloads=$WORKLOADS${TOOLS_FILTER:+ tools=~$TOOLS_FILTER}"
@@ -288,12 +364,16 @@ fi
 
 declare -A FAILED=()
 for workload in "${WORKLOAD_LIST[@]}"; do
-    input="$DATA_DIR/orders.$workload"
+    input="$DATA_DIR/orders.$(input_format "$workload")"
     case "$workload" in
         csv) title="CSV -> SQLite" ;;
         jsonl) title="JSONL -> SQLite" ;;
+        csv-parquet) title="CSV -> Parquet (zstd)" ;;
+        jsonl-parquet) title="JSONL -> Parquet (zstd)" ;;
     esac
-    printf '%s\t%s\t%s\t%s\t%s\n' "$workload" "$title" "$input" "$(filesize "$input")" "$ROWS" >>"$RES_DIR/workloads.tsv"
+    kind=sqlite
+    is_parquet "$workload" && kind=parquet
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$title" "$input" "$(filesize "$input")" "$ROWS" "$kind" >>"$RES_DIR/workloads.tsv"
 
     tools=()
     for tool in $(tools_for "$workload"); do
@@ -302,7 +382,7 @@ for workload in "${WORKLOAD_LIST[@]}"; do
         fi
         check_tool "$workload" "$tool"
         reason="$REASON"
-        printf '%s\t%s\t%s\t%s\n' "$workload" "$tool" "$(tool_label "$tool")" "$reason" >>"$RES_DIR/tools.tsv"
+        printf '%s\t%s\t%s\t%s\n' "$workload" "$tool" "$(tool_label "$tool" "$workload")" "$reason" >>"$RES_DIR/tools.tsv"
         if [ -n "$reason" ]; then
             log "$workload / $tool: n/a ($reason)"
         else
@@ -319,17 +399,24 @@ for workload in "${WORKLOAD_LIST[@]}"; do
             logf="$dir/run$round.log"
             measure "$logf" "$dir/run$round.time" "${CMD[@]}"
             found=""
+            outbytes=""
+            label="$(tool_label "$tool" "$workload")"
             if [ "$M_RC" -eq 0 ]; then
                 found="$(count_rows "$OUTFILE" "$logf")"
                 check="rows ok"
                 [ "$found" = "$ROWS" ] || check="WARN rows=${found:-?} expected $ROWS"
-                log "$workload / $(tool_label "$tool") run $round/$RUNS: ${M_SECS:-?} s, $(( ${M_RSS:-0} / 1024 )) MB RSS, $check"
+                size_note=""
+                if is_parquet "$workload"; then
+                    outbytes="$(outsize "$OUTFILE")"
+                    size_note=", output $(awk -v b="${outbytes:-0}" 'BEGIN { printf "%.2f", b / 1e6 }') MB"
+                fi
+                log "$workload / $label run $round/$RUNS: ${M_SECS:-?} s, $(( ${M_RSS:-0} / 1024 )) MB RSS$size_note, $check"
             else
                 FAILED[$key]=1
-                log "$workload / $(tool_label "$tool") run $round/$RUNS: FAILED (exit $M_RC), last lines of $logf:"
+                log "$workload / $label run $round/$RUNS: FAILED (exit $M_RC), last lines of $logf:"
                 tail -n 5 "$logf" | sed 's/^/    /' >&2 || true
             fi
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$tool" "$round" "$M_RC" "$M_SECS" "$M_RSS" "$found" "$logf" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$tool" "$round" "$M_RC" "$M_SECS" "$M_RSS" "$found" "$logf" "$outbytes" \
                 >>"$RES_DIR/results.tsv"
             # Keep only the last run's output, and only with --keep.
             if [ "$round" -lt "$RUNS" ] || [ "$KEEP" -eq 0 ]; then

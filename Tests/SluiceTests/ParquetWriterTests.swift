@@ -100,3 +100,36 @@ extension ParquetWriterTests {
         #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == "5000 5000 1 5000 de 42.25 2024-03-01 timestamp[us, tz=UTC]")
     }
 }
+
+extension ParquetWriterTests {
+    /// Low-cardinality strings are dictionary-encoded; a column whose dictionary outgrows the limit
+    /// falls back to PLAIN mid-chunk, and every value still reads back.
+    @Test func dictionaryEncodingAndFallback() throws {
+        let dir = try makeTemporaryDirectory("parquet")
+        let path = dir + "/dict.parquet"
+        let schema = Schema([Field("status", .string), Field("note", .string)])
+        var status = Column(type: .string), note = Column(type: .string)
+        for i in 0..<5000 {
+            status.append(i % 7 == 0 ? .null : .string(["new", "paid", "shipped"][i % 3]))
+            note.append(.string("note number \(i)"))
+        }
+        var options = ParquetWriterOptions()
+        options.dictionaryBytes = 2000
+        options.pageBytes = 4096
+        let writer = try ParquetWriter(path: path, schema: schema, options: options)
+        try writer.write(RecordBatch(schema: schema, columns: [status, note]))
+        try writer.finish()
+        let script = """
+            import pyarrow.parquet as pq
+            f = pq.ParquetFile('\(path)')
+            t = f.read()
+            s, n = t.column('status').to_pylist(), t.column('note').to_pylist()
+            ok = all(s[i] == (None if i % 7 == 0 else ['new', 'paid', 'shipped'][i % 3]) and n[i] == f'note number {i}' for i in range(5000))
+            c0, c1 = f.metadata.row_group(0).column(0), f.metadata.row_group(0).column(1)
+            print(ok, sorted(c0.encodings), sorted(c1.encodings), c0.has_dictionary_page, c0.statistics.null_count, c0.statistics.min, c0.statistics.max)
+            """
+        let out = try shell("\(Self.python) -c \"\(script.replacingOccurrences(of: "\"", with: "\\\""))\"")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "True ['PLAIN', 'RLE', 'RLE_DICTIONARY'] ['PLAIN', 'RLE', 'RLE_DICTIONARY'] True 715 new shipped")
+    }
+}

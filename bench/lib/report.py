@@ -5,14 +5,17 @@
 usage: report.py RESULTS_DIR [--json OUT] [--rows N] [--runs R] [--sluice PATH] [--mode quick|full]
 
 RESULTS_DIR holds (all tab-separated, no header):
-  workloads.tsv  workload_id, title, input_path, input_bytes, expected_rows
+  workloads.tsv  workload_id, title, input_path, input_bytes, expected_rows[, output_kind]
   tools.tsv      workload_id, tool_id, label, unavailable_reason ("" = available)
-  results.tsv    workload_id, tool_id, round, exit_code, seconds, max_rss_kb, rows_found, log_path
+  results.tsv    workload_id, tool_id, round, exit_code, seconds, max_rss_kb, rows_found, log_path[, output_bytes]
   memcheck.tsv   label, expected_rows, input_bytes, exit_code, seconds, max_rss_kb, rows_found, log_path
 
 Per tool: seconds = median over successful runs; peak RSS = max over successful
 runs; ratio = tool seconds / sluice seconds in the same workload (the plain
 "sluice" row, append mode), so > 1 means Sluice is faster.
+For workloads whose output_kind is "parquet" the table adds "out MB" (total
+size of the output file or directory, last successful run) and "out/pyarrow"
+(that size / the pyarrow row's size; the goal is <= 1.10 for sluice).
 Standard library only.
 """
 
@@ -27,6 +30,7 @@ import statistics
 import sys
 
 REF_TOOL = "sluice"
+SIZE_REF_TOOL = "pyarrow"
 
 
 def _read_tsv(path: str) -> list[list[str]]:
@@ -57,7 +61,8 @@ def _float(s: str) -> float | None:
 
 def aggregate(results_dir: str) -> dict:
     workloads = []
-    for wid, title, path, nbytes, expected in _read_tsv(os.path.join(results_dir, "workloads.tsv")):
+    for rec in _read_tsv(os.path.join(results_dir, "workloads.tsv")):
+        wid, title, path, nbytes, expected, kind = (rec + [""] * 6)[:6]
         workloads.append(
             {
                 "id": wid,
@@ -65,6 +70,7 @@ def aggregate(results_dir: str) -> dict:
                 "input": path,
                 "input_bytes": int(nbytes),
                 "expected_rows": int(expected),
+                "output_kind": kind or "sqlite",
                 "tools": [],
             }
         )
@@ -80,7 +86,7 @@ def aggregate(results_dir: str) -> dict:
             by_id[wid]["tools"].append(t)
 
     for rec in _read_tsv(os.path.join(results_dir, "results.tsv")):
-        wid, tid, rnd, rc, secs, rss, found, log = (rec + [""] * 8)[:8]
+        wid, tid, rnd, rc, secs, rss, found, log, outb = (rec + [""] * 9)[:9]
         t = tools.get((wid, tid))
         if t is None:
             continue
@@ -92,6 +98,7 @@ def aggregate(results_dir: str) -> dict:
                 "max_rss_kb": _int(rss),
                 "rows_found": _int(found),
                 "log": log,
+                "output_bytes": _int(outb),
             }
         )
 
@@ -121,15 +128,24 @@ def aggregate(results_dir: str) -> dict:
                 t["row_count_ok"] = not wrong
                 if wrong:
                     t["row_count_found"] = wrong[0]
+                sizes = [r["output_bytes"] for r in ok if r["output_bytes"] is not None]
+                t["output_bytes"] = sizes[-1] if sizes else None
             else:
                 t["seconds"] = t["peak_rss_mb"] = t["rows_per_s"] = t["mb_per_s"] = None
                 t["row_count_ok"] = None
+                t["output_bytes"] = None
         ref = next((t for t in w["tools"] if t["id"] == REF_TOOL), None)
         ref_secs = ref.get("seconds") if ref else None
         w["reference_seconds"] = ref_secs
         for t in w["tools"]:
             s = t.get("seconds")
             t["ratio_vs_sluice"] = (s / ref_secs) if (s and ref_secs) else None
+        size_ref = next((t for t in w["tools"] if t["id"] == SIZE_REF_TOOL), None)
+        ref_bytes = size_ref.get("output_bytes") if size_ref else None
+        w["reference_output_bytes"] = ref_bytes
+        for t in w["tools"]:
+            b = t.get("output_bytes")
+            t["size_vs_pyarrow"] = (b / ref_bytes) if (b and ref_bytes) else None
 
     memcheck = []
     for rec in _read_tsv(os.path.join(results_dir, "memcheck.tsv")):
@@ -155,8 +171,14 @@ def _fmt(v, spec: str, na: str = "n/a") -> str:
 
 def render(data: dict) -> str:
     out = []
-    headers = ["tool", "seconds", "rows/s", "MB/s", "peak RSS MB", "ratio", "check"]
+    any_sizes = False
     for w in data["workloads"]:
+        sizes = w.get("output_kind") == "parquet"
+        any_sizes = any_sizes or sizes
+        headers = ["tool", "seconds", "rows/s", "MB/s", "peak RSS MB", "ratio"]
+        if sizes:
+            headers += ["out MB", "out/pyarrow"]
+        headers.append("check")
         out.append("")
         out.append(
             f"== {w['title']}: {w['expected_rows']:,} rows, "
@@ -174,19 +196,23 @@ def render(data: dict) -> str:
                 check = f"WARN rows={t.get('row_count_found')} (expected {w['expected_rows']})"
             else:
                 check = "ok"
-            rows.append(
-                [
-                    t["label"],
-                    _fmt(t.get("seconds"), ".2f"),
-                    _fmt(t.get("rows_per_s"), ",.0f"),
-                    _fmt(t.get("mb_per_s"), ".1f"),
-                    _fmt(t.get("peak_rss_mb"), ".0f"),
-                    _fmt(t.get("ratio_vs_sluice"), ".2f"),
-                    check,
+            cells = [
+                t["label"],
+                _fmt(t.get("seconds"), ".2f"),
+                _fmt(t.get("rows_per_s"), ",.0f"),
+                _fmt(t.get("mb_per_s"), ".1f"),
+                _fmt(t.get("peak_rss_mb"), ".0f"),
+                _fmt(t.get("ratio_vs_sluice"), ".2f"),
+            ]
+            if sizes:
+                b = t.get("output_bytes")
+                cells += [
+                    _fmt(b / 1e6 if b is not None else None, ".2f"),
+                    _fmt(t.get("size_vs_pyarrow"), ".2f"),
                 ]
-            )
+            rows.append(cells + [check])
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-        right = {1, 2, 3, 4, 5}
+        right = set(range(1, len(headers) - 1))
 
         def line(cells):
             return "  ".join(
@@ -219,6 +245,9 @@ def render(data: dict) -> str:
     out.append("")
     out.append("seconds = median wall time; peak RSS = max over runs; MB/s = input file MB (10^6 B) / seconds;")
     out.append("ratio = tool seconds / sluice seconds (>1: sluice is faster).")
+    if any_sizes:
+        out.append("out MB = total size of the Parquet output (file or directory) in 10^6 B;")
+        out.append("out/pyarrow = out MB / pyarrow write_table's out MB (goal for sluice: <= 1.10).")
     return "\n".join(out)
 
 
@@ -251,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_mb": "max over runs of GNU time %M (KiB) / 1024",
                 "mb_per_s": "input file size in 10^6 bytes / seconds",
                 "ratio_vs_sluice": "tool seconds / sluice (append) seconds; >1 means sluice is faster",
+                "output_bytes": "Parquet workloads: total bytes of the output file/directory (last successful run)",
+                "size_vs_pyarrow": "Parquet workloads: output_bytes / the pyarrow tool's output_bytes",
             },
             **data,
         }

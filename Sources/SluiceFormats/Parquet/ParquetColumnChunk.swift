@@ -16,12 +16,20 @@ struct ParquetColumnChunk {
     private var boolBits = 0
     private var stats = Statistics()
     private(set) var uncompressedBytes = 0
+    /// Byte-array columns start dictionary-encoded and fall back to PLAIN for the rest of the chunk
+    /// once the dictionary outgrows `dictionaryBytes` (so unique values such as ids or free text
+    /// cost little, while low-cardinality columns shrink to a few bits a value).
+    private var dictionary: ByteDictionary?
+    private var dictionaryFull = false
+    private var indices: [UInt32] = []
+    private var pageRawBytes = 0
 
     init(field: Field, options: ParquetWriterOptions) {
         self.field = field
         self.options = options
         metadata = ColumnChunkMetadata(physicalType: ParquetSchemaElement.physicalType(field.type), name: field.name,
                                        codec: options.compression.codec)
+        if options.dictionaryBytes > 0, field.type.physical == .binary { dictionary = ByteDictionary() }
     }
 
     mutating func append(_ column: Column) throws {
@@ -38,7 +46,11 @@ struct ParquetColumnChunk {
                 continue
             }
             appendValue(column, row)
-            if values.count >= options.pageBytes { try flushPage() }
+            if values.count + pageRawBytes >= options.pageBytes { try flushPage() }
+            if dictionary != nil, !dictionaryFull, dictionary!.byteCount > options.dictionaryBytes {
+                try flushPage()
+                dictionaryFull = true
+            }
         }
     }
 
@@ -71,8 +83,13 @@ struct ParquetColumnChunk {
             stats.add(decimal: v)
         case .string, .bytes, .json:
             column.withBytes(at: row) { b in
-                appendLittleEndian(UInt32(b.count))
-                values.append(contentsOf: b)
+                if dictionary != nil, !dictionaryFull {
+                    indices.append(UInt32(dictionary!.index(of: b)))
+                    pageRawBytes += b.count + 4
+                } else {
+                    appendLittleEndian(UInt32(b.count))
+                    values.append(contentsOf: b)
+                }
                 stats.add(bytes: b)
             }
         }
@@ -96,7 +113,14 @@ struct ParquetColumnChunk {
     private mutating func flushPage() throws {
         guard pageValues > 0 else { return }
         var body = field.nullable ? encodedLevels() : []
-        body += values
+        let dictionaryEncoded = !indices.isEmpty || (dictionary != nil && !dictionaryFull)
+        if dictionaryEncoded {
+            body += HybridEncoder.encodeIndices(indices, bitWidth: HybridEncoder.bitWidth(forDictionaryOf: dictionary!.count))
+            metadata.usesDictionary = true
+        } else {
+            body += values
+            metadata.usesPlain = true
+        }
         let compressed = try ParquetCodec.compress(body, options.compression)
         var header = ThriftCompactWriter()
         header.writeStruct { h in
@@ -105,7 +129,7 @@ struct ParquetColumnChunk {
             h.field(3, i32: Int32(compressed.count))
             h.field(5, struct: { d in
                 d.field(1, i32: Int32(pageValues))
-                d.field(2, i32: 0)   // PLAIN
+                d.field(2, i32: dictionaryEncoded ? 8 : 0)   // RLE_DICTIONARY or PLAIN
                 d.field(3, i32: 3)   // RLE
                 d.field(4, i32: 3)
             })
@@ -117,16 +141,35 @@ struct ParquetColumnChunk {
         metadata.compressedSize += Int64(header.bytes.count + compressed.count)
         uncompressedBytes += body.count
         values.removeAll(keepingCapacity: true)
+        indices.removeAll(keepingCapacity: true)
+        pageRawBytes = 0
         levelRuns.removeAll(keepingCapacity: true)
         pageValues = 0
         boolBits = 0
     }
 
-    /// The chunk's pages, ready to write; statistics are moved into `metadata`.
-    mutating func finishChunk() throws -> [UInt8] {
+    /// The chunk's pages, ready to write (a dictionary page first when one is used); statistics are
+    /// moved into `metadata`, and `dictionaryPageLength` says where the data pages start.
+    mutating func finishChunk() throws -> (bytes: [UInt8], dictionaryPageLength: Int) {
         try flushPage()
         (metadata.min, metadata.max) = stats.encoded(field.type)
-        return chunk
+        guard metadata.usesDictionary, let dictionary else { return (chunk, 0) }
+        let body = dictionary.plainEncoded()
+        let compressed = try ParquetCodec.compress(body, options.compression)
+        var header = ThriftCompactWriter()
+        header.writeStruct { h in
+            h.field(1, i32: 2)   // DICTIONARY_PAGE
+            h.field(2, i32: Int32(body.count))
+            h.field(3, i32: Int32(compressed.count))
+            h.field(7, struct: { d in
+                d.field(1, i32: Int32(dictionary.count))
+                d.field(2, i32: 0)   // PLAIN
+            })
+        }
+        let page = header.bytes + compressed
+        metadata.uncompressedSize += Int64(header.bytes.count + body.count)
+        metadata.compressedSize += Int64(page.count)
+        return (page + chunk, page.count)
     }
 }
 

@@ -21,6 +21,9 @@ public struct ParquetWriterOptions: Sendable {
     public var rowGroupBytes = 128 << 20
     /// Target uncompressed size of a data page. Default 1 MiB.
     public var pageBytes = 1 << 20
+    /// Largest dictionary per column chunk before falling back to PLAIN; 0 disables dictionaries.
+    /// Default 1 MiB, as pyarrow.
+    public var dictionaryBytes = 1 << 20
     /// Written as `created_by`; readers parse "<app> version <x.y.z>" to decide which statistics to trust.
     public var createdBy = "sluice version 0.1.0"
     public init() {}
@@ -72,8 +75,9 @@ public final class ParquetWriter {
         for i in columns.indices {
             let pages = try columns[i].finishChunk()
             var meta = columns[i].metadata
-            meta.dataPageOffset = offset
-            try emit(pages)
+            if pages.dictionaryPageLength > 0 { meta.dictionaryPageOffset = offset }
+            meta.dataPageOffset = offset + Int64(pages.dictionaryPageLength)
+            try emit(pages.bytes)
             chunks.append(meta)
             columns[i] = ParquetColumnChunk(field: schema.fields[i], options: options)
         }
@@ -120,7 +124,7 @@ struct RowGroupMetadata {
 
     func write(to w: inout ThriftCompactWriter) {
         w.field(1, structs: columns) { w, c in
-            w.field(2, i64: c.dataPageOffset)
+            w.field(2, i64: c.dictionaryPageOffset ?? c.dataPageOffset)
             w.field(3, struct: { c.write(to: &$0) })
         }
         w.field(2, i64: columns.reduce(0) { $0 + $1.uncompressedSize })
@@ -136,19 +140,24 @@ struct ColumnChunkMetadata {
     var uncompressedSize: Int64 = 0
     var compressedSize: Int64 = 0
     var dataPageOffset: Int64 = 0
+    var dictionaryPageOffset: Int64?
+    var usesDictionary = false
+    var usesPlain = false
     var nullCount: Int64 = 0
     var min: [UInt8]?
     var max: [UInt8]?
 
     func write(to w: inout ThriftCompactWriter) {
         w.field(1, i32: physicalType)
-        w.field(2, i32s: [0, 3])   // PLAIN values, RLE levels
+        // PLAIN (values, dictionary page), RLE (levels), RLE_DICTIONARY (indices).
+        w.field(2, i32s: usesDictionary ? [0, 3, 8] : [0, 3])
         w.field(3, strings: [name])
         w.field(4, i32: codec)
         w.field(5, i64: numValues)
         w.field(6, i64: uncompressedSize)
         w.field(7, i64: compressedSize)
         w.field(9, i64: dataPageOffset)
+        if let dictionaryPageOffset { w.field(11, i64: dictionaryPageOffset) }
         w.field(12, struct: { s in
             s.field(3, i64: nullCount)
             if let max { s.field(5, binary: max) }

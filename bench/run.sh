@@ -24,7 +24,7 @@ WORKLOADS="csv,jsonl"
 TOOLS_FILTER=""
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 Options:
   --rows N          rows in the data set (default 2,000,000; 20,000 with --quick)
@@ -353,8 +353,16 @@ count_rows() { # count_rows OUTPUT LOG: rows of table orders / of the Parquet fi
 }
 
 filesize() { stat -c %s "$1"; }
-# outsize PATH: total bytes of a file or of every file under a directory.
-outsize() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+# outsize PATH: bytes of a file, or total of the *.parquet files under a directory
+# (hidden files such as an unfinished .part.tmp are not output, as in count_rows.py).
+outsize() {
+    if [ -d "$1" ]; then
+        find "$1" -type f -name '*.parquet' ! -name '.*' ! -path '*/.*' -printf '%s\n' 2>/dev/null \
+            | awk '{ s += $1 } END { print s + 0 }'
+    else
+        stat -c %s "$1" 2>/dev/null || true
+    fi
+}
 
 # ---- run ------------------------------------------------------------------------------
 log "rows=$ROWS runs=$RUNS quick=$QUICK memcheck=$MEMCHECK workloads=$WORKLOADS${TOOLS_FILTER:+ tools=~$TOOLS_FILTER}"

@@ -55,7 +55,7 @@ PY="$VENV/bin/python"
 
 # Each entry: "<pip requirement>|<python import check>"
 PEERS=(
-    "pyarrow|import pyarrow, pyarrow.csv, pyarrow.json"
+    "pyarrow|import pyarrow, pyarrow.csv, pyarrow.json, pyarrow.parquet, pyarrow.dataset"
     "adbc-driver-manager|import adbc_driver_manager"
     "adbc-driver-sqlite|import adbc_driver_sqlite.dbapi"
     "pandas|import pandas"

@@ -33,6 +33,10 @@ struct ParquetColumnChunk {
     }
 
     mutating func append(_ column: Column) throws {
+        // A REQUIRED column has no definition levels, so a null cannot even be written down.
+        guard field.nullable || column.nullCount == 0 else {
+            throw SluiceError(.sink, "column \(field.name) is declared not nullable but has \(column.nullCount) null value(s)")
+        }
         for row in 0..<column.count {
             let present = !column.isNull(row)
             if let last = levelRuns.last, last.present == present {

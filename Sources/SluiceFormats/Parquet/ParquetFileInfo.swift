@@ -44,32 +44,11 @@ public struct ParquetFileInfo: Sendable {
     /// Reads and checks the footer: magic bytes at both ends, a footer length that fits the file,
     /// well-formed metadata. Every problem names the file and the part that is wrong.
     public static func read(path: String) throws -> ParquetFileInfo {
-        var bytes: [UInt8] = []
-        let reader = try FileReader(path: path)
-        while try reader.read(into: &bytes, max: 1 << 20) > 0 {}
-        func corrupt(_ what: String) -> SluiceError {
-            SluiceError(.parse, "not a readable Parquet file: \(what)", location: path,
-                        fix: "check that the file was written completely (a writer that crashed leaves no footer)")
-        }
-        guard bytes.count >= 12 else { throw corrupt("\(bytes.count) bytes is too short for a Parquet file") }
-        guard bytes.prefix(4).elementsEqual("PAR1".utf8) else { throw corrupt("it does not start with the magic bytes PAR1") }
-        guard bytes.suffix(4).elementsEqual("PAR1".utf8) else { throw corrupt("it does not end with the magic bytes PAR1 (truncated?)") }
-        let n = bytes.count
-        let footerLength = Int(UInt32(bytes[n - 8]) | UInt32(bytes[n - 7]) << 8 | UInt32(bytes[n - 6]) << 16 | UInt32(bytes[n - 5]) << 24)
-        guard footerLength > 0, footerLength <= n - 12 else {
-            throw corrupt("the footer length \(footerLength) does not fit in a file of \(n) bytes")
-        }
-        var thrift = ThriftCompactReader(Array(bytes[(n - 8 - footerLength)..<(n - 8)]))
-        let meta: ThriftValue
+        let file = try ParquetFile(path: path)
         do {
-            meta = try thrift.readStruct()
+            return try ParquetFileInfo(file.metadata, path: path, fileBytes: Int64(file.size))
         } catch let e as ThriftCompactReader.Malformed {
-            throw corrupt("the footer metadata is malformed at byte \(e.offset): \(e.message)")
-        }
-        do {
-            return try ParquetFileInfo(meta, path: path, fileBytes: Int64(n))
-        } catch let e as ThriftCompactReader.Malformed {
-            throw corrupt("the footer metadata is incomplete: \(e.message)")
+            throw file.corrupt("the footer metadata is incomplete: \(e.message)")
         }
     }
 

@@ -36,9 +36,6 @@ enum SourceReader {
             node.problem("\(node.path): cannot tell the format from '\(path)'; set format: csv | jsonl | json")
             return nil
         }
-        if format == .parquet {
-            o["format"]?.problem("\(node.path).format: reading parquet is not available in this version (use csv, jsonl or json)")
-        }
         var c = FilesSourceConfig(path: path, format: format)
         if let v = o["compression"]?.oneOf(CompressionSetting.self, CompressionSetting.allCases) { c.compression = v }
         if let v = o["incremental"]?.oneOf(IncrementalMode.self, IncrementalMode.allCases) { c.incremental = v }

@@ -36,6 +36,9 @@ import Testing
               to_lake:
                 source: { type: files, path: "data/*.csv", format: csv }
                 sink: { type: files, path: out/lake, format: jsonl, target_file_size: 64KiB }
+              to_parquet:
+                source: { type: files, path: "data/*.csv", format: csv }
+                sink: { type: files, path: out/parquet, format: parquet, target_file_size: 64KiB }
             """, to: dir + "/sluice.yaml")
         return dir
     }
@@ -86,6 +89,19 @@ import Testing
         #expect(ids.values.allSatisfy { $0 == 1 })
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/out/lake").filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)
+
+        // The partitioned Parquet lake: every id exactly once across all visible files.
+        var parquetIDs: [Int64: Int] = [:]
+        for file in FileSystem.glob(dir + "/out/parquet/**/*.parquet") {
+            let reader = try ParquetReader(path: file, columns: ["order_id"])
+            while let batch = try reader.next() {
+                for id in batch.columns[0].int64s { parquetIDs[id, default: 0] += 1 }
+            }
+        }
+        #expect(parquetIDs.count == total)
+        #expect(parquetIDs.values.allSatisfy { $0 == 1 })
+        let parquetLeftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/out/parquet").filter { $0.hasSuffix(".tmp") }
+        #expect(parquetLeftovers.isEmpty)
     }
 }
 

@@ -22,15 +22,17 @@ def lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def main(src: str, dst: str) -> None:
+def copy_to_parquet(reader_sql: str, dst: str) -> None:
+    """COPY the rows of `reader_sql` (a table function call) to a zstd Parquet file."""
     con = duckdb.connect()
     try:
-        con.execute(
-            f"COPY (SELECT * FROM read_csv({lit(src)}, header = true, columns = {COLUMNS})) "
-            f"TO {lit(dst)} (FORMAT parquet, COMPRESSION zstd)"
-        )
+        con.execute(f"COPY (SELECT * FROM {reader_sql}) TO {lit(dst)} (FORMAT parquet, COMPRESSION zstd)")
     finally:
         con.close()
+
+
+def main(src: str, dst: str) -> None:
+    copy_to_parquet(f"read_csv({lit(src)}, header = true, columns = {COLUMNS})", dst)
 
 
 if __name__ == "__main__":

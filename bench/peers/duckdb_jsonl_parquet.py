@@ -4,37 +4,13 @@ TO OUTPUT (FORMAT parquet, COMPRESSION zstd).
 
 usage: duckdb_jsonl_parquet.py INPUT.jsonl OUTPUT.parquet
 
-In-memory DuckDB, default settings (all cores). Types match the Sluice schema:
-BIGINT, VARCHAR, DECIMAL(12,2), TIMESTAMPTZ (Parquet timestamp micros, UTC).
+Same as duckdb_csv_parquet.py, reading newline-delimited JSON.
 """
 import sys
 
-import duckdb
-
-COLUMNS = (
-    "{'order_id': 'BIGINT', 'customer_id': 'BIGINT', 'email': 'VARCHAR', 'country': 'VARCHAR', "
-    "'amount': 'DECIMAL(12,2)', 'quantity': 'BIGINT', 'status': 'VARCHAR', "
-    "'created_at': 'TIMESTAMPTZ', 'note': 'VARCHAR'}"
-)
-
-
-def lit(s: str) -> str:
-    """SQL string literal."""
-    return "'" + s.replace("'", "''") + "'"
-
-
-def main(src: str, dst: str) -> None:
-    con = duckdb.connect()
-    try:
-        con.execute(
-            f"COPY (SELECT * FROM read_json({lit(src)}, format = 'newline_delimited', columns = {COLUMNS})) "
-            f"TO {lit(dst)} (FORMAT parquet, COMPRESSION zstd)"
-        )
-    finally:
-        con.close()
-
+from duckdb_csv_parquet import COLUMNS, copy_to_parquet, lit
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    copy_to_parquet(f"read_json({lit(sys.argv[1])}, format = 'newline_delimited', columns = {COLUMNS})", sys.argv[2])

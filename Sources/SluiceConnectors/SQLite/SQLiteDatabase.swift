@@ -138,7 +138,7 @@ public final class SQLiteStatement {
         case .bool(let b): sqlite3_bind_int64(stmt, i, b ? 1 : 0)
         case .int64(let v): sqlite3_bind_int64(stmt, i, v)
         case .double(let d): sqlite3_bind_double(stmt, i, d)
-        case .bytes(let b): b.withUnsafeBytes { sqlite3_bind_blob(stmt, i, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sluice_sqlite_transient()) }
+        case .bytes(let b): _ = b.withUnsafeBytes { sqlite3_bind_blob(stmt, i, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sluice_sqlite_transient()) }
         default: sqlite3_bind_text(stmt, i, value.text, -1, sluice_sqlite_transient())
         }
     }

@@ -123,26 +123,17 @@ struct ParquetColumnChunk {
             metadata.usesDictionary = true
         } else {
             body += values
-            metadata.usesPlain = true
         }
-        let compressed = try ParquetCodec.compress(body, options.compression)
-        var header = ThriftCompactWriter()
-        header.writeStruct { h in
-            h.field(1, i32: 0)   // DATA_PAGE
-            h.field(2, i32: Int32(body.count))
-            h.field(3, i32: Int32(compressed.count))
+        let count = pageValues
+        chunk += try page(type: 0, body: body) { h in
             h.field(5, struct: { d in
-                d.field(1, i32: Int32(pageValues))
+                d.field(1, i32: Int32(count))
                 d.field(2, i32: dictionaryEncoded ? 8 : 0)   // RLE_DICTIONARY or PLAIN
                 d.field(3, i32: 3)   // RLE
                 d.field(4, i32: 3)
             })
         }
-        chunk += header.bytes
-        chunk += compressed
         metadata.numValues += Int64(pageValues)
-        metadata.uncompressedSize += Int64(header.bytes.count + body.count)
-        metadata.compressedSize += Int64(header.bytes.count + compressed.count)
         uncompressedBytes += body.count
         values.removeAll(keepingCapacity: true)
         indices.removeAll(keepingCapacity: true)
@@ -152,28 +143,35 @@ struct ParquetColumnChunk {
         boolBits = 0
     }
 
+    /// One page: its header (type, sizes, plus what `details` writes) and its compressed body.
+    /// The chunk's size totals count it.
+    private mutating func page(type: Int32, body: [UInt8], details: (inout ThriftCompactWriter) -> Void) throws -> [UInt8] {
+        let compressed = try ParquetCodec.compress(body, options.compression)
+        var header = ThriftCompactWriter()
+        header.writeStruct { h in
+            h.field(1, i32: type)
+            h.field(2, i32: Int32(body.count))
+            h.field(3, i32: Int32(compressed.count))
+            details(&h)
+        }
+        metadata.uncompressedSize += Int64(header.bytes.count + body.count)
+        metadata.compressedSize += Int64(header.bytes.count + compressed.count)
+        return header.bytes + compressed
+    }
+
     /// The chunk's pages, ready to write (a dictionary page first when one is used); statistics are
     /// moved into `metadata`, and `dictionaryPageLength` says where the data pages start.
     mutating func finishChunk() throws -> (bytes: [UInt8], dictionaryPageLength: Int) {
         try flushPage()
         (metadata.min, metadata.max) = stats.encoded(field.type)
         guard metadata.usesDictionary, let dictionary else { return (chunk, 0) }
-        let body = dictionary.plainEncoded()
-        let compressed = try ParquetCodec.compress(body, options.compression)
-        var header = ThriftCompactWriter()
-        header.writeStruct { h in
-            h.field(1, i32: 2)   // DICTIONARY_PAGE
-            h.field(2, i32: Int32(body.count))
-            h.field(3, i32: Int32(compressed.count))
+        let dictionaryPage = try page(type: 2, body: dictionary.plainEncoded()) { h in
             h.field(7, struct: { d in
                 d.field(1, i32: Int32(dictionary.count))
                 d.field(2, i32: 0)   // PLAIN
             })
         }
-        let page = header.bytes + compressed
-        metadata.uncompressedSize += Int64(header.bytes.count + body.count)
-        metadata.compressedSize += Int64(page.count)
-        return (page + chunk, page.count)
+        return (dictionaryPage + chunk, dictionaryPage.count)
     }
 }
 

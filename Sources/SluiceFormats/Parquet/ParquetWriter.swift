@@ -142,7 +142,6 @@ struct ColumnChunkMetadata {
     var dataPageOffset: Int64 = 0
     var dictionaryPageOffset: Int64?
     var usesDictionary = false
-    var usesPlain = false
     var nullCount: Int64 = 0
     var min: [UInt8]?
     var max: [UInt8]?

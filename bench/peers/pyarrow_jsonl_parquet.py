@@ -9,21 +9,11 @@ import sys
 
 import pyarrow as pa
 import pyarrow.json as pajson
+from pyarrow_csv_parquet import TYPES
 import pyarrow.parquet as pq
 
-SCHEMA = pa.schema(
-    [
-        ("order_id", pa.int64()),
-        ("customer_id", pa.int64()),
-        ("email", pa.string()),
-        ("country", pa.string()),
-        ("amount", pa.decimal128(12, 2)),
-        ("quantity", pa.int64()),
-        ("status", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("note", pa.string()),
-    ]
-)
+# The same column types as the CSV peer.
+SCHEMA = pa.schema(list(TYPES.items()))
 
 
 def main(src: str, dst: str) -> None:

@@ -85,8 +85,6 @@ public final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
-    public var changes: Int { Int(sqlite3_changes(handle)) }
-
     public func tableExists(_ name: String) throws -> Bool {
         try !query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [.string(name)]).isEmpty
     }

@@ -127,10 +127,18 @@ extension ParquetReaderTests {
 extension ParquetReaderTests {
     /// Damaged pages (bytes flipped anywhere between the header and the footer) end in an error
     /// naming the file, row group and column, or in values; never a crash, a hang or a huge allocation.
-    @Test func corruptPagesNeverCrash() throws {
+    /// Once with snappy pages, once with uncompressed delta / byte-stream-split pages so the damage
+    /// lands in those decoders directly.
+    @Test(arguments: [
+        "compression='snappy', data_page_size=4096",
+        "compression='none', data_page_size=4096, use_dictionary=False, data_page_version='2.0', column_encoding={'i64': "
+            + "'DELTA_BINARY_PACKED', 'i32': 'DELTA_BINARY_PACKED', 'u': 'DELTA_BYTE_ARRAY', 's': 'DELTA_LENGTH_BYTE_ARRAY', "
+            + "'f': 'BYTE_STREAM_SPLIT'}",
+    ])
+    func corruptPagesNeverCrash(_ options: String) throws {
         let dir = try makeTemporaryDirectory("parquet-fuzz")
         let path = dir + "/t.parquet"
-        try writeWithPyarrow(path, options: "compression='snappy', data_page_size=4096")
+        try writeWithPyarrow(path, options: options)
         let original = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         let n = original.count
         let footer = Int(original[n - 8]) | Int(original[n - 7]) << 8 | Int(original[n - 6]) << 16
@@ -151,6 +159,6 @@ extension ParquetReaderTests {
                 errors += 1
             }
         }
-        #expect(errors > 50)
+        #expect(errors > 10)   // uncompressed pages mostly decode to other values; compressed ones mostly fail
     }
 }

@@ -5,7 +5,11 @@ import SluiceCore
 
 /// Decoding pieces of Parquet pages: decompression, the RLE / bit-packing hybrid, PLAIN values.
 /// Every read is bounds-checked against the page; a damaged page is an error, not a crash.
-struct PageError: Error { var message: String }
+struct PageError: Error {
+    var message: String
+    /// The page is well formed but uses something this reader does not implement.
+    var unsupported = false
+}
 
 enum ParquetDecompression {
     static func decompress(_ input: ArraySlice<UInt8>, codec: Int64, size: Int) throws -> [UInt8] {
@@ -49,7 +53,7 @@ enum ParquetDecompression {
             guard status == Z_STREAM_END, stream.avail_out == 0 else { throw PageError(message: "gzip data is corrupt") }
             return out
         default:
-            throw PageError(message: "compression codec \(codec) is not supported (supported: none, snappy, gzip, zstd)")
+            throw PageError(message: "compression codec \(codec) is not supported (supported: none, snappy, gzip, zstd)", unsupported: true)
         }
     }
 }

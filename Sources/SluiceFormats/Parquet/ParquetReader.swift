@@ -1,8 +1,9 @@
 import SluiceCore
 
 /// Reads flat Parquet files row group by row group into record batches, only the columns asked for.
-/// Understands data pages v1 and v2, PLAIN and dictionary encodings (what pyarrow, DuckDB, polars
-/// and Spark write by default), and none/snappy/gzip/zstd compression. Memory is one row group of
+/// Understands data pages v1 and v2; PLAIN, dictionary, RLE booleans, DELTA_BINARY_PACKED,
+/// DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY and BYTE_STREAM_SPLIT (everything pyarrow, DuckDB,
+/// polars and Spark write for flat columns); none/snappy/gzip/zstd compression. Memory is one row group of
 /// the projected columns.
 public final class ParquetReader {
     public let schema: Schema
@@ -25,6 +26,10 @@ public final class ParquetReader {
         /// Timestamps: multiply (millis) or divide (nanos) to get µs.
         var microsFactor: Int64 = 1
         var nanos = false
+        /// UINT_32 / UINT_64: read the bits as unsigned (UINT_64 lands in decimal(20,0)).
+        var unsigned = false
+        /// UUID: 16 bytes shown as the canonical 8-4-4-4-12 string.
+        var uuid = false
     }
 
     public init(path: String, columns wanted: [String]? = nil) throws {
@@ -52,6 +57,7 @@ public final class ParquetReader {
         let logical = e[10]
         let converted = e[6]?.int
         var leaf = Leaf(index: index, name: name, physical: physical, typeLength: Int(e[2]?.int ?? 0), optional: e[3]?.int != 0, type: .string)
+        leaf.unsigned = (11...14).contains(converted ?? 0) || logical?[10]?[2]?.bool == false
         let decimal: DataType? = {
             if let d = logical?[5] { return .decimal(precision: Int(min(38, d[2]?.int ?? 38)), scale: Int(max(0, d[1]?.int ?? 0))) }
             if converted == 5 { return .decimal(precision: Int(min(38, e[8]?.int ?? 38)), scale: Int(max(0, e[7]?.int ?? 0))) }
@@ -60,6 +66,8 @@ public final class ParquetReader {
         switch physical {
         case 0: leaf.type = .bool
         case 1: leaf.type = decimal ?? (logical?[6] != nil || converted == 6 ? .date : .int64)
+        case 2 where leaf.unsigned && decimal == nil:
+            leaf.type = .decimal(precision: 20, scale: 0)
         case 2:
             if let d = decimal {
                 leaf.type = d
@@ -78,7 +86,8 @@ public final class ParquetReader {
         case 6: leaf.type = logical?[12] != nil || converted == 19 ? .json : (logical?[1] != nil || logical?[4] != nil || converted == 0 || converted == 4 ? .string : .bytes)
         case 7:
             guard leaf.typeLength > 0 else { throw SluiceError(.parse, "column \(name): FIXED_LEN_BYTE_ARRAY without a length", location: path) }
-            leaf.type = decimal.flatMap { leaf.typeLength <= 16 ? $0 : nil } ?? .bytes
+            leaf.uuid = logical?[14] != nil && leaf.typeLength == 16
+            leaf.type = leaf.uuid ? .string : decimal.flatMap { leaf.typeLength <= 16 ? $0 : nil } ?? .bytes
         default:
             throw SluiceError(.source, "column \(name) has physical type \(physical), which is not supported", location: path)
         }
@@ -103,6 +112,9 @@ public final class ParquetReader {
                     throw PageError(message: "\(column.count) values where the row group has \(rows) rows")
                 }
                 columns.append(column)
+            } catch let e as PageError where e.unsupported {
+                throw SluiceError(.source, "row group \(nextGroup - 1), column \(leaf.name): \(e.message)", location: file.path,
+                                  fix: "rewrite the file with a common encoding and codec (PLAIN or dictionary; snappy, gzip or zstd)")
             } catch let e as PageError {
                 throw file.corrupt("row group \(nextGroup - 1), column \(leaf.name): \(e.message)")
             } catch let e as ThriftCompactReader.Malformed {
@@ -195,8 +207,23 @@ public final class ParquetReader {
                 guard Int(index) < dictionary.count else { throw PageError(message: "dictionary index \(index) out of range") }
                 values.append(from: dictionary, row: Int(index))
             }
+        case 5 where leaf.physical == 1 || leaf.physical == 2:
+            let integers = try ParquetTranscoding.deltaBinaryPacked(&cursor, count: present)
+            var plain = PageCursor(ParquetTranscoding.plainIntegers(integers, byteWidth: leaf.physical == 1 ? 4 : 8))
+            try decodePlain(&plain, count: present, leaf: leaf, into: &values)
+        case 6 where leaf.physical == 6:
+            var plain = PageCursor(try ParquetTranscoding.deltaLengthByteArray(&cursor, count: present))
+            try decodePlain(&plain, count: present, leaf: leaf, into: &values)
+        case 7 where leaf.physical == 6 || leaf.physical == 7:
+            var plain = PageCursor(try ParquetTranscoding.deltaByteArray(&cursor, count: present, fixedLength: leaf.physical == 7))
+            try decodePlain(&plain, count: present, leaf: leaf, into: &values)
+        case 9 where [1, 2, 4, 5, 7].contains(leaf.physical):
+            let width = [1: 4, 2: 8, 4: 4, 5: 8][leaf.physical] ?? leaf.typeLength
+            var plain = PageCursor(try ParquetTranscoding.byteStreamSplit(&cursor, count: present, width: width))
+            try decodePlain(&plain, count: present, leaf: leaf, into: &values)
         default:
-            throw PageError(message: "encoding \(ParquetFileInfo.encodingNames[Int(encoding)] ?? "\(encoding)") is not supported yet")
+            let name = ParquetFileInfo.encodingNames[Int(encoding)] ?? "\(encoding)"
+            throw PageError(message: "encoding \(name) is not supported for physical type \(leaf.physical)", unsupported: true)
         }
         var next = 0
         for i in 0..<count {
@@ -212,18 +239,20 @@ public final class ParquetReader {
             for i in 0..<count { out.append(bool: packed[packed.startIndex + i / 8] >> UInt8(i % 8) & 1 == 1) }
         case 1:
             for _ in 0..<count {
-                let v = Int32(truncatingIfNeeded: le(try cursor.take(4)))
+                let bits = UInt32(truncatingIfNeeded: le(try cursor.take(4)))
+                let v = Int32(bitPattern: bits)
                 switch leaf.type {
                 case .date: out.append(int32: v)
                 case .decimal: out.append(decimal: Int128(v))
-                default: out.append(int64: Int64(v))
+                default: out.append(int64: leaf.unsigned ? Int64(bits) : Int64(v))
                 }
             }
         case 2:
             for _ in 0..<count {
-                let v = Int64(bitPattern: le(try cursor.take(8)))
+                let bits = le(try cursor.take(8))
+                let v = Int64(bitPattern: bits)
                 switch leaf.type {
-                case .decimal: out.append(decimal: Int128(v))
+                case .decimal: out.append(decimal: leaf.unsigned ? Int128(bits) : Int128(v))
                 case .timestamp: out.append(int64: leaf.nanos ? BatchTyper.floorDiv(v, 1000) : v &* leaf.microsFactor)
                 default: out.append(int64: v)
                 }
@@ -251,10 +280,22 @@ public final class ParquetReader {
                     var v = Int128(Int8(bitPattern: b.first ?? 0))
                     for byte in b.dropFirst() { v = v << 8 | Int128(byte) }
                     out.append(decimal: v)
+                } else if leaf.uuid {
+                    out.append(string: Self.uuidText(b))
                 } else {
                     b.withUnsafeBytes { out.append(bytes: $0) }
                 }
             }
         }
+    }
+
+    static func uuidText(_ bytes: ArraySlice<UInt8>) -> String {
+        let hex = bytes.hexString
+        var out = ""
+        for (i, c) in hex.enumerated() {
+            if [8, 12, 16, 20].contains(i) { out.append("-") }
+            out.append(c)
+        }
+        return out
     }
 }

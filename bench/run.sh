@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [--rows N] [--quick] [--runs R] [--memcheck] [--json OUT]
 #                [--workloads csv,jsonl,csv-parquet,jsonl-parquet|all] [--tools REGEX] [--keep]
+#                [--codec snappy|zstd|gzip|none]
 #
 # See bench/README.md. Run bench/setup.sh once first (creates bench/.venv with
 # the Python peers); a peer whose packages are missing is reported as n/a.
@@ -22,9 +23,10 @@ JSON_OUT=""
 KEEP=0
 WORKLOADS="csv,jsonl"
 TOOLS_FILTER=""
+CODEC=snappy
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 Options:
   --rows N          rows in the data set (default 2,000,000; 20,000 with --quick)
@@ -40,6 +42,9 @@ Options:
                     Parquet workloads: sluice, polars, duckdb, pyarrow, pandas)
   --keep            keep the outputs (databases, Parquet files) of the last run under
                     bench/out/work/
+  --codec C         Parquet compression for every tool in the Parquet workloads:
+                    snappy, zstd, gzip or none (default: snappy); the peers get it
+                    as BENCH_PARQUET_CODEC
 Environment:
   SLUICE            sluice binary (default: bench/../.build/release/sluice)
 EOF
@@ -63,6 +68,8 @@ while [ $# -gt 0 ]; do
         --tools) [ $# -ge 2 ] || die "--tools needs a value"; TOOLS_FILTER="$2"; shift 2 ;;
         --tools=*) TOOLS_FILTER="${1#*=}"; shift ;;
         --keep) KEEP=1; shift ;;
+        --codec) [ $# -ge 2 ] || die "--codec needs a value"; CODEC="$2"; shift 2 ;;
+        --codec=*) CODEC="${1#*=}"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -77,6 +84,9 @@ else
 fi
 [[ "$ROWS" =~ ^[0-9]+$ ]] && [ "$ROWS" -ge 1 ] || die "--rows must be a positive integer (got '$ROWS')"
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] || die "--runs must be a positive integer (got '$RUNS')"
+case "$CODEC" in snappy|zstd|gzip|none) ;; *) die "--codec must be snappy, zstd, gzip or none (got '$CODEC')" ;; esac
+# The Parquet peers (peers/*_parquet.py) read the codec from here.
+export BENCH_PARQUET_CODEC="$CODEC"
 if [ -n "$JSON_OUT" ]; then
     case "$JSON_OUT" in /*) ;; *) JSON_OUT="$PWD/$JSON_OUT" ;; esac
 fi
@@ -247,7 +257,7 @@ check_tool() {
 
 # Sink lines for write_sluice_project.
 sink_sqlite() { printf '{ type: sqlite, path: "%s", table: orders, mode: %s }' "$1" "$2"; } # OUT_DB MODE
-sink_parquet() { printf '{ type: files, path: "%s", format: parquet, compression: zstd }' "$1"; } # OUT_DIR
+sink_parquet() { printf '{ type: files, path: "%s", format: parquet, compression: %s }' "$1" "$CODEC"; } # OUT_DIR
 
 write_sluice_project() { # PROJECT INPUT FORMAT STATE_DIR SINK
     local project="$1" input="$2" format="$3" state="$4" sink="$5"
@@ -365,7 +375,7 @@ outsize() {
 }
 
 # ---- run ------------------------------------------------------------------------------
-log "rows=$ROWS runs=$RUNS quick=$QUICK memcheck=$MEMCHECK workloads=$WORKLOADS${TOOLS_FILTER:+ tools=~$TOOLS_FILTER}"
+log "rows=$ROWS runs=$RUNS quick=$QUICK memcheck=$MEMCHECK workloads=$WORKLOADS codec=$CODEC${TOOLS_FILTER:+ tools=~$TOOLS_FILTER}"
 if [ -z "$SLUICE_MISSING" ]; then
     log "sluice: $SLUICE"
 fi
@@ -376,12 +386,17 @@ for workload in "${WORKLOAD_LIST[@]}"; do
     case "$workload" in
         csv) title="CSV -> SQLite" ;;
         jsonl) title="JSONL -> SQLite" ;;
-        csv-parquet) title="CSV -> Parquet (zstd)" ;;
-        jsonl-parquet) title="JSONL -> Parquet (zstd)" ;;
+        csv-parquet) title="CSV -> Parquet ($CODEC)" ;;
+        jsonl-parquet) title="JSONL -> Parquet ($CODEC)" ;;
     esac
     kind=sqlite
-    is_parquet "$workload" && kind=parquet
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$title" "$input" "$(filesize "$input")" "$ROWS" "$kind" >>"$RES_DIR/workloads.tsv"
+    codec=""
+    if is_parquet "$workload"; then
+        kind=parquet
+        codec="$CODEC"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$title" "$input" "$(filesize "$input")" "$ROWS" "$kind" "$codec" \
+        >>"$RES_DIR/workloads.tsv"
 
     tools=()
     for tool in $(tools_for "$workload"); do

@@ -24,6 +24,16 @@ public struct Column: Sendable {
         reserveCapacity(capacity)
     }
 
+    /// A string, bytes or json column over existing buffers, without copying them: value `i` is
+    /// `bytes[offsets[i]..<offsets[i+1]]`, null where `validity` is unset.
+    public init(type: DataType, validity: Bitmap, offsets: [Int], bytes: [UInt8]) {
+        precondition(type.physical == .binary && offsets.count == validity.count + 1)
+        self.type = type
+        self.validity = validity
+        self.offsets = offsets
+        self.bytes = bytes
+    }
+
     public mutating func reserveCapacity(_ n: Int) {
         guard n > 0 else { return }
         validity.reserveCapacity(n)

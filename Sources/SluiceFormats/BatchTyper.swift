@@ -124,6 +124,20 @@ public final class BatchTyper {
 
     // MARK: Conversion
 
+    /// `col` as a text column sharing its buffers, when every null has an empty range (so the
+    /// column's bytes hold exactly its values).
+    private static func adoptingBuffers(_ col: RawColumn, type: DataType) -> Column? {
+        let nullKind = RawKind.null.rawValue
+        var validity = Bitmap()
+        validity.reserveCapacity(col.count)
+        for row in 0..<col.count {
+            let isNull = col.kinds[row] == nullKind
+            if isNull, col.offsets[row] != col.offsets[row + 1] { return nil }
+            validity.append(!isNull)
+        }
+        return Column(type: type, validity: validity, offsets: col.offsets, bytes: col.bytes)
+    }
+
     /// Converts every value of `col` to `type`, calling `fail(row, message)` for values that do not convert.
     /// `strict` (inferred columns): only exact matches convert, so that a timestamp in a date column
     /// widens the column instead of losing its time of day.
@@ -185,6 +199,11 @@ public final class BatchTyper {
                 }
             case .string, .bytes:
                 let checkUTF8 = type == .string && !UTF8Validation.isValid(all)
+                if !checkUTF8, out.count == 0, let adopted = Self.adoptingBuffers(col, type: type) {
+                    // The hot path for text: the raw buffers become the column's (no per-value copy).
+                    out = adopted
+                    return
+                }
                 for row in 0..<col.count {
                     if col.kinds[row] == nullKind { out.appendNull(); continue }
                     let v = value(row)

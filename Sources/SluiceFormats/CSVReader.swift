@@ -35,6 +35,9 @@ public final class CSVReader {
     private let emptyIsNull: Bool
     public private(set) var header: [String] = []
     private var lastRawBytes: Int64 = 0
+    /// Row count and per-column byte sizes of the previous batch, to size the next one up front.
+    private var previousRows = 0
+    private var previousColumnBytes: [Int] = []
 
     /// Field spans of the record being parsed, reused across records. Hot loops work on a local
     /// copy moved out of `self`: stored properties of a class pay a dynamic exclusivity check on
@@ -119,6 +122,10 @@ public final class CSVReader {
     /// Reads up to `maxRows` records or about `maxBytes` of values; nil at the end of the file.
     public func next(maxRows: Int, maxBytes: Int) throws -> RawBatch? {
         var columns = [RawColumn](repeating: RawColumn(), count: header.count)
+        if previousColumnBytes.count == columns.count {
+            // Size the buffers like the previous batch's so they do not grow (and copy) value by value.
+            for c in columns.indices { columns[c].reserveCapacity(rows: min(maxRows, previousRows), bytes: previousColumnBytes[c]) }
+        }
         var batch = RawBatch(names: header)
         var bytes = 0
         var spans = Spans()
@@ -173,6 +180,8 @@ public final class CSVReader {
         }
         if batch.rowCount == 0, batch.rejected.isEmpty, position >= buffer.count, eof { return nil }
         batch.columns = columns
+        previousRows = batch.rowCount
+        previousColumnBytes = columns.map { $0.bytes.count + $0.bytes.count / 8 }
         let raw = reader.rawBytesRead
         batch.bytesRead = Int(raw - lastRawBytes)
         lastRawBytes = raw

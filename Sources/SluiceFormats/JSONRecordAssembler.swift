@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceCore
 
 /// Collects JSON objects into untyped columns: one column per top-level key, in first-seen order.
@@ -59,7 +62,7 @@ struct JSONRecordAssembler {
                     if let span = try s.string(scratch: &keyScratch) {
                         let key = UnsafeRawBufferPointer(rebasing: p[span])
                         if k < predicted.count, predicted[k] < nameBytes.count,
-                           nameBytes[predicted[k]].withUnsafeBytes({ $0.elementsEqual(key) }) {
+                           nameBytes[predicted[k]].withUnsafeBytes({ $0.count == key.count && (key.count == 0 || memcmp($0.baseAddress!, key.baseAddress!, key.count) == 0) }) {
                             col = predicted[k]
                         } else {
                             col = column(for: Array(key))

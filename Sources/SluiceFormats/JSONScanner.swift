@@ -40,6 +40,15 @@ struct JSONScanner {
     mutating func string(scratch: inout [UInt8]) throws -> Range<Int>? {
         i += 1
         let start = i
+        // Eight bytes at a time while none is a quote, a backslash or a control character (SWAR
+        // tests; a hit falls through to the byte loop, which finds the exact position).
+        var j = i
+        while j + 8 <= p.count {
+            let w = p.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            if Self.hasSpecialByte(w) { break }
+            j += 8
+        }
+        i = j
         while i < p.count {
             let c = p[i]
             if c == 34 { i += 1; return start..<(i - 1) }
@@ -85,6 +94,14 @@ struct JSONScanner {
             }
         }
         throw fail("unterminated string")
+    }
+
+    /// Whether any byte of `w` is `"` (0x22), `\\` (0x5C) or below 0x20.
+    @inline(__always) static func hasSpecialByte(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        let below0x20 = (w &- ones &* 0x20) & ~w & highs != 0
+        return below0x20 || hasZeroByte(w ^ (ones &* 0x22)) || hasZeroByte(w ^ (ones &* 0x5C))
     }
 
     private mutating func hex4() throws -> UInt32 {

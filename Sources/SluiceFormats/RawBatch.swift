@@ -21,6 +21,12 @@ public struct RawColumn: Sendable {
 
     public var count: Int { kinds.count }
 
+    public mutating func reserveCapacity(rows: Int, bytes byteCount: Int) {
+        kinds.reserveCapacity(rows)
+        offsets.reserveCapacity(rows + 1)
+        bytes.reserveCapacity(byteCount)
+    }
+
     @inline(__always)
     public mutating func append(_ kind: RawKind, _ value: UnsafeRawBufferPointer) {
         kinds.append(kind.rawValue)

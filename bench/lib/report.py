@@ -5,7 +5,7 @@
 usage: report.py RESULTS_DIR [--json OUT] [--rows N] [--runs R] [--sluice PATH] [--mode quick|full]
 
 RESULTS_DIR holds (all tab-separated, no header):
-  workloads.tsv  workload_id, title, input_path, input_bytes, expected_rows[, output_kind]
+  workloads.tsv  workload_id, title, input_path, input_bytes, expected_rows[, output_kind[, codec]]
   tools.tsv      workload_id, tool_id, label, unavailable_reason ("" = available)
   results.tsv    workload_id, tool_id, round, exit_code, seconds, max_rss_kb, rows_found, log_path[, output_bytes]
   memcheck.tsv   label, expected_rows, input_bytes, exit_code, seconds, max_rss_kb, rows_found, log_path
@@ -15,7 +15,9 @@ runs; ratio = tool seconds / sluice seconds in the same workload (the plain
 "sluice" row, append mode), so > 1 means Sluice is faster.
 For workloads whose output_kind is "parquet" the table adds "out MB" (total
 size of the output file or directory, last successful run) and "out/pyarrow"
-(that size / the pyarrow row's size; the goal is <= 1.10 for sluice).
+(that size / the pyarrow row's size; the goal is <= 1.10 for sluice); in the
+JSON such a workload's "codec" is the Parquet compression every tool used
+(run.sh --codec), null for the SQLite workloads.
 Standard library only.
 """
 
@@ -62,10 +64,11 @@ def _float(s: str) -> float | None:
 def aggregate(results_dir: str) -> dict:
     workloads = []
     for rec in _read_tsv(os.path.join(results_dir, "workloads.tsv")):
-        wid, title, path, nbytes, expected, kind = (rec + [""] * 6)[:6]
+        wid, title, path, nbytes, expected, kind, codec = (rec + [""] * 7)[:7]
         workloads.append(
             {
                 "id": wid,
+                "codec": codec or None,
                 "title": title,
                 "input": path,
                 "input_bytes": int(nbytes),
@@ -282,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio_vs_sluice": "tool seconds / sluice (append) seconds; >1 means sluice is faster",
                 "output_bytes": "Parquet workloads: total bytes of the output file/directory (last successful run)",
                 "size_vs_pyarrow": "Parquet workloads: output_bytes / the pyarrow tool's output_bytes",
+                "codec": "Parquet workloads: the compression codec every tool wrote with (run.sh --codec)",
             },
             **data,
         }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Peer: DuckDB COPY (SELECT * FROM read_csv(..., columns={...})) TO OUTPUT (FORMAT parquet, COMPRESSION zstd).
+"""Peer: DuckDB COPY (SELECT * FROM read_csv(..., columns={...})) TO OUTPUT (FORMAT parquet, COMPRESSION codec).
 
-usage: duckdb_csv_parquet.py INPUT.csv OUTPUT.parquet
+usage: [BENCH_PARQUET_CODEC=snappy|zstd|gzip|none] duckdb_csv_parquet.py INPUT.csv OUTPUT.parquet
+
+The codec is BENCH_PARQUET_CODEC (default snappy; none is COMPRESSION uncompressed).
 
 In-memory DuckDB, default settings (all cores). Types match the Sluice schema:
 BIGINT, VARCHAR, DECIMAL(12,2), TIMESTAMPTZ (Parquet timestamp micros, UTC).
@@ -9,6 +11,7 @@ BIGINT, VARCHAR, DECIMAL(12,2), TIMESTAMPTZ (Parquet timestamp micros, UTC).
 import sys
 
 import duckdb
+from parquet_codec import parquet_codec
 
 COLUMNS = (
     "{'order_id': 'BIGINT', 'customer_id': 'BIGINT', 'email': 'VARCHAR', 'country': 'VARCHAR', "
@@ -23,10 +26,12 @@ def lit(s: str) -> str:
 
 
 def copy_to_parquet(reader_sql: str, dst: str) -> None:
-    """COPY the rows of `reader_sql` (a table function call) to a zstd Parquet file."""
+    """COPY the rows of `reader_sql` (a table function call) to a Parquet file
+    compressed with BENCH_PARQUET_CODEC."""
+    codec = parquet_codec(none="uncompressed")
     con = duckdb.connect()
     try:
-        con.execute(f"COPY (SELECT * FROM {reader_sql}) TO {lit(dst)} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY (SELECT * FROM {reader_sql}) TO {lit(dst)} (FORMAT parquet, COMPRESSION {codec})")
     finally:
         con.close()
 

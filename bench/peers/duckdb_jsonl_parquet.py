@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Peer: DuckDB COPY (SELECT * FROM read_json(..., format='newline_delimited', columns={...}))
-TO OUTPUT (FORMAT parquet, COMPRESSION zstd).
+TO OUTPUT (FORMAT parquet, COMPRESSION codec).
 
-usage: duckdb_jsonl_parquet.py INPUT.jsonl OUTPUT.parquet
+usage: [BENCH_PARQUET_CODEC=snappy|zstd|gzip|none] duckdb_jsonl_parquet.py INPUT.jsonl OUTPUT.parquet
 
-Same as duckdb_csv_parquet.py, reading newline-delimited JSON.
+Same as duckdb_csv_parquet.py (including the codec), reading newline-delimited JSON.
 """
 import sys
 

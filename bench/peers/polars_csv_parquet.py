@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Peer: polars.scan_csv (explicit schema) -> LazyFrame.sink_parquet(zstd), streaming.
+"""Peer: polars.scan_csv (explicit schema) -> LazyFrame.sink_parquet(compression=codec), streaming.
 
-usage: polars_csv_parquet.py INPUT.csv OUTPUT.parquet
+usage: [BENCH_PARQUET_CODEC=snappy|zstd|gzip|none] polars_csv_parquet.py INPUT.csv OUTPUT.parquet
+
+The codec is BENCH_PARQUET_CODEC (default snappy; none is compression="uncompressed").
 
 Types match the Sluice schema: Int64, String, Decimal(12, 2), Datetime(us, UTC).
 """
 import sys
 
 import polars as pl
+from parquet_codec import parquet_codec
 
 SCHEMA = {
     "order_id": pl.Int64,
@@ -23,7 +26,8 @@ SCHEMA = {
 
 
 def main(src: str, dst: str) -> None:
-    pl.scan_csv(src, schema=SCHEMA).sink_parquet(dst, compression="zstd")
+    codec = parquet_codec(none="uncompressed")
+    pl.scan_csv(src, schema=SCHEMA).sink_parquet(dst, compression=codec)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Peer: polars.scan_ndjson (explicit schema) -> LazyFrame.sink_parquet(zstd), streaming.
+"""Peer: polars.scan_ndjson (explicit schema) -> LazyFrame.sink_parquet(compression=codec), streaming.
 
-usage: polars_jsonl_parquet.py INPUT.jsonl OUTPUT.parquet
+usage: [BENCH_PARQUET_CODEC=snappy|zstd|gzip|none] polars_jsonl_parquet.py INPUT.jsonl OUTPUT.parquet
+
+The codec is BENCH_PARQUET_CODEC (default snappy; none is compression="uncompressed").
 
 Types match the Sluice schema: Int64, String, Decimal(12, 2), Datetime(us, UTC).
 polars' NDJSON reader does not turn a JSON number into a Decimal (SchemaError
@@ -12,6 +14,7 @@ Decimal(12, 2) in the same lazy plan (the cast rounds to the nearest cent, so
 import sys
 
 import polars as pl
+from parquet_codec import parquet_codec
 
 SCHEMA = {
     "order_id": pl.Int64,
@@ -27,10 +30,11 @@ SCHEMA = {
 
 
 def main(src: str, dst: str) -> None:
+    codec = parquet_codec(none="uncompressed")
     (
         pl.scan_ndjson(src, schema=SCHEMA)
         .with_columns(pl.col("amount").cast(pl.Decimal(12, 2)))
-        .sink_parquet(dst, compression="zstd")
+        .sink_parquet(dst, compression=codec)
     )
 
 

@@ -2,8 +2,8 @@ import Foundation
 import SluiceCore
 
 /// The connector types the contract names that this version does not provide yet, with a word on each.
-let plannedSourceTypes = ["http", "postgres", "webhook", "sqlite", "kafka"]
-let plannedSinkTypes = ["postgres", "kafka"]
+let plannedSourceTypes = ["http", "webhook", "sqlite", "kafka"]
+let plannedSinkTypes = ["kafka"]
 
 enum SourceReader {
     static func read(_ node: ConfigNode) -> SourceConfig? {
@@ -14,11 +14,12 @@ enum SourceReader {
         }
         switch type {
         case "files": return readFiles(node).map { .files($0) }
+        case "postgres": return readPostgres(node).map { .postgres($0) }
         default:
             if plannedSourceTypes.contains(type) {
-                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files)")
+                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files, postgres)")
             } else {
-                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files"] + plannedSourceTypes))
+                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files", "postgres"] + plannedSourceTypes))
             }
             return nil
         }
@@ -47,6 +48,40 @@ enum SourceReader {
             if let v = co["null_values"]?.strings() { c.csvNullValues = v }
             if let v = co["columns"]?.strings() { c.csvColumns = v }
             if c.csvDelimiter == c.csvQuote { csv.problem("\(csv.path): delimiter and quote must differ") }
+        }
+        return c
+    }
+
+    static func readPostgres(_ node: ConfigNode) -> PostgresSourceConfig? {
+        guard let o = node.object(allowed: ["type", "url", "table", "query", "mode", "cursor_field", "primary_key", "batch_size", "tables", "slot"]),
+              let url = o.required("url")?.string() else { return nil }
+        var c = PostgresSourceConfig(url: url)
+        c.table = o["table"]?.string()
+        c.query = o["query"]?.string()
+        if let m = o["mode"] {
+            if m.string() == "cdc" {
+                m.problem("\(m.path): change data capture (mode: cdc) is not available in this version of sluice; use full or incremental")
+            } else if let v = m.oneOf(PostgresReadMode.self, PostgresReadMode.allCases) {
+                c.mode = v
+            }
+        }
+        for key in ["tables", "slot"] where o[key] != nil {
+            o[key]?.problem("\(node.path).\(key): only used with mode: cdc, which this version does not have")
+        }
+        c.cursorField = o["cursor_field"]?.string()
+        if let pk = o["primary_key"] { c.primaryKey = pk.strings() ?? pk.string().map { [$0] } ?? [] }
+        if let b = o["batch_size"]?.int(min: 1) { c.batchSize = min(b, 1_000_000) }
+        switch (c.table, c.query) {
+        case (nil, nil): node.problem("\(node.path): set either table: (schema.table) or query: (a SELECT)")
+        case (.some, .some): node.problem("\(node.path): set table: or query:, not both")
+        default: break
+        }
+        if c.mode == .incremental, c.cursorField == nil {
+            node.problem("\(node.path): mode: incremental needs cursor_field: (the column that grows, such as updated_at)")
+        }
+        if c.mode == .full, let f = o["cursor_field"] { f.problem("\(f.path): only used with mode: incremental") }
+        if c.query != nil, c.mode == .incremental, c.primaryKey.isEmpty {
+            node.problem("\(node.path): an incremental query needs primary_key: (the columns that break cursor ties)")
         }
         return c
     }
@@ -105,11 +140,20 @@ enum SinkReader {
             if let v = o["target_file_size"]?.size() { c.targetFileSize = max(v, 1024) }
             if let m = o["mode"]?.oneOf(WriteMode.self, WriteMode.allCases) { c.mode = m }
             return .files(c)
+        case "postgres":
+            guard let o = node.object(allowed: ["type", "url", "table", "mode", "create"]),
+                  let url = o.required("url")?.string(), let table = o.required("table")?.string() else { return nil }
+            let name = table.split(separator: ".").last.map(String.init) ?? table
+            if name.isEmpty || name.hasPrefix("_sluice") { o["table"]?.problem("\(node.path).table: '\(table)' is not a usable table name") }
+            var c = PostgresSinkConfig(url: url, table: table)
+            if let m = o["mode"]?.oneOf(WriteMode.self, WriteMode.allCases) { c.mode = m }
+            if let v = o["create"]?.bool() { c.create = v }
+            return .postgres(c)
         default:
             if plannedSinkTypes.contains(type) {
-                typeNode.problem("\(typeNode.path): sink type '\(type)' is not available in this version of sluice (available: sqlite, files)")
+                typeNode.problem("\(typeNode.path): sink type '\(type)' is not available in this version of sluice (available: sqlite, files, postgres)")
             } else {
-                typeNode.problem("\(typeNode.path): unknown sink type '\(type)'" + Spelling.didYouMean(type, ["sqlite", "files"] + plannedSinkTypes))
+                typeNode.problem("\(typeNode.path): unknown sink type '\(type)'" + Spelling.didYouMean(type, ["sqlite", "files", "postgres"] + plannedSinkTypes))
             }
             return nil
         }
@@ -125,7 +169,14 @@ enum SchemaReader {
         if let cols = o["columns"], let pairs = cols.pairs() {
             var fields: [Field] = []
             for (name, _, spec) in pairs {
-                guard let so = spec.object(allowed: ["type", "primary_key", "nullable", "format"]) else { continue }
+                guard let so = spec.object(allowed: ["type", "primary_key", "nullable", "format", "references"]) else { continue }
+                if let r = so["references"], let text = r.string() {
+                    if text.range(of: #"^[A-Za-z_][A-Za-z0-9_.]*\([A-Za-z_][A-Za-z0-9_]*\)$"#, options: .regularExpression) == nil {
+                        r.problem("\(r.path): write the referenced table and column as table(column), such as teams(team_id)")
+                    } else {
+                        c.references[name] = text
+                    }
+                }
                 guard let typeNode = so.required("type"), let text = typeNode.string() else { continue }
                 guard let type = DataType(parsing: text) else {
                     typeNode.problem("\(typeNode.path): unknown type '\(text)'" + Spelling.didYouMean(text, DataType.documentedNames))

@@ -127,10 +127,12 @@ public enum ConfigLoader {
         if case .files(let f) = sink, f.mode != .append {
             o["sink"]?.problem("\(name).sink.mode: files sinks only append (each source unit writes its own files)")
         }
-        if case .sqlite(let s) = sink, s.mode == .merge, schema.declared.primaryKey.isEmpty {
+        // A PostgreSQL table source brings its own primary key.
+        let sourceHasKey = if case .postgres(let p) = source { p.table != nil || !p.primaryKey.isEmpty } else { false }
+        if sink.mode == .merge, schema.declared.primaryKey.isEmpty, !sourceHasKey {
             o["sink"]?.problem("\(name).sink.mode: merge needs a primary key: mark a column with `primary_key: true` under schema.columns")
         }
-        if case .sqlite(let s) = sink, s.mode == .replicate {
+        if sink.mode == .replicate {
             o["sink"]?.problem("\(name).sink.mode: replicate applies change events from a CDC source, which this version does not have")
         }
         return PipelineConfig(name: name, dependsOn: o["depends_on"]?.strings() ?? [], schedule: o["schedule"]?.string(),

@@ -42,10 +42,30 @@ public struct RetryConfig: Sendable {
 
 public enum SourceConfig: Sendable {
     case files(FilesSourceConfig)
+    case postgres(PostgresSourceConfig)
 
     public var type: String {
-        switch self { case .files: "files" }
+        switch self { case .files: "files" case .postgres: "postgres" }
     }
+}
+
+public enum PostgresReadMode: String, Sendable, CaseIterable { case full, incremental }
+
+/// `type: postgres` source: a table or a query, read whole (`full`) or past a saved cursor.
+public struct PostgresSourceConfig: Sendable {
+    public var url: String
+    /// `schema.table` (schema defaults to the connection's search path) …
+    public var table: String?
+    /// … or a query, read as a subquery.
+    public var query: String?
+    public var mode: PostgresReadMode = .full
+    /// incremental: the column compared with the saved cursor (ties broken by the primary key).
+    public var cursorField: String?
+    /// Key columns; introspected for tables, required for incremental queries.
+    public var primaryKey: [String] = []
+    /// Rows per page (one keyset query, one batch, one checkpoint).
+    public var batchSize = 10_000
+    public init(url: String) { self.url = url }
 }
 
 public enum FileFormat: String, Sendable, CaseIterable { case csv, jsonl, json, parquet }
@@ -75,6 +95,8 @@ public struct SchemaConfig: Sendable {
     public var formats: [String: String] = [:]
     public var infer = true
     public var evolution: Evolution = .evolve
+    /// Foreign keys for SQL sinks that create their table: column → `table(column)`.
+    public var references: [String: String] = [:]
     public init() {}
 }
 
@@ -121,10 +143,26 @@ public struct OnErrorConfig: Sendable {
 public enum SinkConfig: Sendable {
     case sqlite(SQLiteSinkConfig)
     case files(FilesSinkConfig)
+    case postgres(PostgresSinkConfig)
 
     public var type: String {
-        switch self { case .sqlite: "sqlite" case .files: "files" }
+        switch self { case .sqlite: "sqlite" case .files: "files" case .postgres: "postgres" }
     }
+
+    public var mode: WriteMode {
+        switch self { case .sqlite(let c): c.mode case .files(let c): c.mode case .postgres(let c): c.mode }
+    }
+}
+
+/// `type: postgres` sink.
+public struct PostgresSinkConfig: Sendable {
+    public var url: String
+    /// `schema.table`; the schema defaults to `public`.
+    public var table: String
+    public var mode: WriteMode = .append
+    /// Create the table and add new columns as needed. Default true.
+    public var create = true
+    public init(url: String, table: String) { self.url = url; self.table = table }
 }
 
 public struct SQLiteSinkConfig: Sendable {

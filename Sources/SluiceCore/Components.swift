@@ -89,11 +89,16 @@ public struct SourceBatch: Sendable {
     public var rejected: [Rejection]
     /// Input bytes consumed for this batch (progress, `bytes_read`).
     public var bytesRead: Int
+    /// Positions to commit with the unit's rows up to and including this batch. A source that
+    /// sets them (a database read page by page) resumes from the last committed checkpoint, not
+    /// from the start of the unit.
+    public var checkpoint: [StateEntry]?
 
-    public init(batch: RecordBatch, rejected: [Rejection] = [], bytesRead: Int = 0) {
+    public init(batch: RecordBatch, rejected: [Rejection] = [], bytesRead: Int = 0, checkpoint: [StateEntry]? = nil) {
         self.batch = batch
         self.rejected = rejected
         self.bytesRead = bytesRead
+        self.checkpoint = checkpoint
     }
 }
 

@@ -2,7 +2,7 @@
 /// where one exists, the fix. Connectors classify failures (`retryable`); the runtime decides.
 public struct SluiceError: Error, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
-        case config, source, sink, parse, schema, state, interrupted, `internal`
+        case config, source, sink, parse, schema, state, connection, interrupted, `internal`
     }
 
     public var kind: Kind

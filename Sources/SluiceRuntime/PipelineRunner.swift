@@ -45,6 +45,8 @@ final class PipelineRunner: @unchecked Sendable {
         case begin(WorkUnit)
         case batch(RecordBatch, [Rejection], bytes: Int)
         case end(WorkUnit, [StateEntry])
+        /// Commit the unit's rows so far with these positions, then go on with the same unit.
+        case checkpoint(WorkUnit, [StateEntry])
         case failed(WorkUnit, SluiceError)
         /// The unit's rows so far are to be discarded; it is read again from the start.
         case retry(WorkUnit)
@@ -79,34 +81,43 @@ final class PipelineRunner: @unchecked Sendable {
         return record
     }
 
-    private func makeSink() -> any Sink {
+    private func makeSink() throws -> any Sink {
+        // A full refresh of an append table rebuilds it, like a first run would have.
+        let rebuild = options.fullRefresh
         switch config.sink {
         case .sqlite(var c):
-            // A full refresh of an append table rebuilds it, like a first run would have.
-            if options.fullRefresh, c.mode == .append { c.mode = .replace }
+            if rebuild, c.mode == .append { c.mode = .replace }
             return SQLiteSink(config: c)
         case .files(let c):
             return FilesSink(config: c)
+        case .postgres(var c):
+            if rebuild, c.mode == .append { c.mode = .replace }
+            return try PostgresSink(config: c, schema: config.schema)
         }
     }
 
-    private func makeSource() -> any Source {
+    private func makeSource() throws -> any Source {
         switch config.source {
         case .files(let c): FilesSource(config: c, schema: config.schema)
+        case .postgres(let c): try PostgresSource(config: c, schema: config.schema)
         }
     }
 
     /// Whether this run rebuilds the table (so saved positions do not apply).
     private var replaces: Bool {
-        if case .sqlite(let c) = config.sink { c.mode == .replace || (options.fullRefresh && c.mode == .append) } else { false }
+        switch config.sink {
+        case .sqlite(let c): c.mode == .replace || (options.fullRefresh && c.mode == .append)
+        case .postgres(let c): c.mode == .replace || (options.fullRefresh && c.mode == .append)
+        case .files: false
+        }
     }
 
     private func execute(_ record: inout PipelineRunRecord) async throws {
         var context = RunContext(pipeline: config.name, runID: runID, fullRefresh: options.fullRefresh,
                                  baseDirectory: project.baseDirectory, batchRows: config.batchRows, batchBytes: config.batchBytes)
         context.startedAt = record.startedAt
-        let source = makeSource()
-        let sink = makeSink()
+        let source = try makeSource()
+        let sink = try makeSink()
 
         if options.dryRun {
             let state = options.fullRefresh || replaces ? [:] : try store.loadState(pipeline: config.name).merging(try await sinkStateIfPresent(sink, context), uniquingKeysWith: { _, b in b })
@@ -175,8 +186,12 @@ final class PipelineRunner: @unchecked Sendable {
     }
 
     private func sinkStateIfPresent(_ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
-        // Only SQL sinks hold state, and a dry run must not create their database.
-        guard case .sqlite(let c) = config.sink, FileManager.default.fileExists(atPath: context.resolve(c.path)) else { return [:] }
+        // Only SQL sinks hold state, and a dry run must not create a SQLite database.
+        switch config.sink {
+        case .sqlite(let c) where FileManager.default.fileExists(atPath: context.resolve(c.path)): break
+        case .postgres: break
+        default: return [:]
+        }
         try await sink.open(context: context)
         let state = try await sink.loadState(context: context)
         await sink.close()
@@ -204,6 +219,9 @@ final class PipelineRunner: @unchecked Sendable {
                             rejected += r
                         }
                         guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
+                        if let entries = sourceBatch.checkpoint {
+                            guard await channel.send(.checkpoint(unit, entries)) else { throw Interrupted() }
+                        }
                     }
                     guard await channel.send(.end(unit, entries)) else { return }
                 } catch is Interrupted {

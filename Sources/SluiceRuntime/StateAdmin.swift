@@ -20,6 +20,13 @@ public enum StateAdmin {
                 }
             }
         }
+        if case .postgres(let c) = pipeline.sink {
+            let sink = try PostgresSink(config: c, schema: pipeline.schema)
+            let context = RunContext(pipeline: pipeline.name, runID: "state", baseDirectory: project.baseDirectory)
+            try await sink.open(context: context)
+            defer { Task { await sink.close() } }
+            state.merge(try await sink.loadState(context: context)) { _, b in b }
+        }
         return state.keys.sorted().map { StateEntry(key: $0, value: state[$0]!) }
     }
 
@@ -35,6 +42,13 @@ public enum StateAdmin {
                     try db.run("DELETE FROM _sluice_state WHERE pipeline = ?", [.string(pipeline.name)])
                 }
             }
+        }
+        if case .postgres(let c) = pipeline.sink {
+            let sink = try PostgresSink(config: c, schema: pipeline.schema)
+            let context = RunContext(pipeline: pipeline.name, runID: "state", baseDirectory: project.baseDirectory)
+            try await sink.open(context: context)
+            try await sink.clearState(context: context, keys: nil)
+            await sink.close()
         }
         return before
     }

@@ -60,8 +60,9 @@ struct UnitWriter {
             } catch {
                 return await fail(unit, error, record: &record)
             }
-        case .end(let unit, let entries):
+        case .end(let unit, let entries), .checkpoint(let unit, let entries):
             guard unitOpen, !unitBroken else { return fatal == nil }
+            let isFinal = if case .end = message { true } else { false }
             do {
                 try quarantine.sync()
                 if let maxRatio = config.onError.maxRatio {
@@ -86,9 +87,21 @@ struct UnitWriter {
             record.recordsWritten += unitWritten
             record.recordsRejected += unitRejected
             record.bytesRead += unitBytes
-            record.unitsDone += 1
-            runner.progress.unitDone(config.name)
-            runner.logger.debug("Unit committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
+            if isFinal {
+                record.unitsDone += 1
+                runner.progress.unitDone(config.name)
+                runner.logger.debug("Unit committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
+            } else {
+                // A checkpoint within the unit: what came before is durable; the unit goes on.
+                runner.logger.debug("Checkpoint committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
+                unitRead = 0; unitWritten = 0; unitRejected = 0; unitBytes = 0
+                do {
+                    try await sink.begin(unit)
+                    unitOpen = true
+                } catch {
+                    return await fail(unit, error, record: &record)
+                }
+            }
         case .retry(let unit), .interrupted(let unit):
             await rollback(unit)
             if case .interrupted = message { return false }

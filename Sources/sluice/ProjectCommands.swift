@@ -17,10 +17,12 @@ struct ValidateCommand: AsyncParsableCommand {
         for p in config.pipelines {
             let source: String = switch p.source {
             case .files(let f): "files \(f.path) (\(f.format.rawValue))"
+            case .postgres(let c): "postgres \(c.table ?? "query") (\(c.mode.rawValue))"
             }
             let sink: String = switch p.sink {
             case .sqlite(let s): "sqlite \(s.path) table \(s.table) (\(s.mode.rawValue))"
             case .files(let f): "files \(f.path) (\(f.format.rawValue))"
+            case .postgres(let c): "postgres \(c.table) (\(c.mode.rawValue))"
             }
             let deps = p.dependsOn.isEmpty ? "" : " after \(p.dependsOn.joined(separator: ", "))"
             print(config.masker.mask("  \(p.name)\(deps): \(source) → \(sink)"))

@@ -1,0 +1,281 @@
+import Foundation
+import PostgresNIO
+import SluiceConfig
+import SluiceCore
+
+/// Loads batches into a PostgreSQL table, exactly once.
+///
+/// Each unit is one transaction: its rows (COPY FROM STDIN, the fastest path postgres-nio offers)
+/// and its positions in `_sluice_state` commit together, so a crash or an outage before COMMIT
+/// leaves nothing behind and the unit is loaded again in full.
+/// - `append` copies straight into the table when its names are plain; otherwise, and for
+///   `merge`, rows are copied into a temporary staging table first.
+/// - `merge` then runs `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT (key) DO UPDATE`; the last
+///   row of a unit wins for a key that occurs twice.
+/// - `replace` loads a staging table during the run and swaps its contents into the table in one
+///   transaction at the end.
+/// Every value travels as COPY data or a bound parameter; identifiers are quoted.
+public final class PostgresSink: Sink, @unchecked Sendable {
+    let config: PostgresSinkConfig
+    let schemaConfig: SchemaConfig
+    let endpoint: PostgresEndpoint
+    let schemaName: String
+    let tableName: String
+    private var client: PostgresClient?
+    /// Columns the table has (name → Sluice type), loaded from the catalog; nil until known.
+    private var tableColumns: [String: String]?
+    private var schema = Schema()
+    private var primaryKey: [String] = []
+    /// The temporary table rows are copied into before merge / the staging table of replace.
+    private var stageName: String?
+    private var stageVersion = 0
+    private var stageColumnCount = 0
+    private var unitOpen = false
+    private var pipeline = ""
+
+    public var storesStateTransactionally: Bool { true }
+    static let component = "sink postgres"
+
+    public init(config: PostgresSinkConfig, schema: SchemaConfig) throws {
+        self.config = config
+        schemaConfig = schema
+        endpoint = try PostgresEndpoint(url: config.url)
+        (schemaName, tableName) = PostgresSQL.split(config.table)
+    }
+
+    var target: String { PostgresSQL.qualified(schemaName, tableName) }
+    var stateTable: String { PostgresSQL.qualified(schemaName, "_sluice_state") }
+    /// replace: the table built during the run.
+    var replaceTable: String { PostgresSQL.qualified(schemaName, "_sluice_stage_" + tableName) }
+
+    private func db() throws -> PostgresClient {
+        guard let client else { throw SluiceError(.internal, "the PostgreSQL sink is not open", component: Self.component) }
+        return client
+    }
+
+    public func open(context: RunContext) async throws {
+        let client = try await PostgresClient.connect(endpoint, component: Self.component)
+        self.client = client
+        pipeline = context.pipeline
+        try await client.execute("CREATE SCHEMA IF NOT EXISTS \(PostgresSQL.quote(schemaName))")
+        try await client.execute("""
+            CREATE TABLE IF NOT EXISTS \(stateTable) (pipeline text NOT NULL, key text NOT NULL, value text NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, key))
+            """)
+        if config.mode == .replace { try await client.execute("DROP TABLE IF EXISTS \(replaceTable)") }
+    }
+
+    public func loadState(context: RunContext) async throws -> [String: String] {
+        let rows = try await db().rows("SELECT key, value FROM \(stateTable) WHERE pipeline = $1", [context.pipeline])
+        var out: [String: String] = [:]
+        for row in rows { if let k = row[0], let v = row[1] { out[k] = v } }
+        return out
+    }
+
+    public func clearState(context: RunContext, keys: [String]?) async throws {
+        guard let keys else {
+            try await db().stream("DELETE FROM \(stateTable) WHERE pipeline = $1", [context.pipeline]) { _ in }
+            return
+        }
+        for key in keys { try await db().stream("DELETE FROM \(stateTable) WHERE pipeline = $1 AND key = $2", [context.pipeline, key]) { _ in } }
+    }
+
+    // MARK: Table
+
+    public func prepare(schema: Schema, context: RunContext) async throws {
+        let db = try db()
+        self.schema = schema
+        if tableColumns == nil { tableColumns = try await existingColumns(db, table: tableName) }
+        if tableColumns!.isEmpty {
+            guard config.create else {
+                throw SluiceError(.sink, "table \(schemaName).\(tableName) does not exist", component: Self.component, location: endpoint.display,
+                                  fix: "create it, or set create: true on the sink")
+            }
+            try await db.execute(createTable(target, schema: schema, constraints: true))
+            tableColumns = try await existingColumns(db, table: tableName)
+        } else {
+            for field in schema.fields where tableColumns![field.name] == nil {
+                try await db.execute("ALTER TABLE \(target) ADD COLUMN \(PostgresSQL.quote(field.name)) \(PostgresTypes.sqlType(field.type))")
+                tableColumns![field.name] = PostgresTypes.sqlType(field.type)
+            }
+        }
+        primaryKey = schema.primaryKey
+        if primaryKey.isEmpty { primaryKey = try await tablePrimaryKey(db) }
+        if config.mode == .merge, primaryKey.isEmpty {
+            throw SluiceError(.sink, "merge into \(schemaName).\(tableName) needs a primary key, and neither the schema nor the table has one",
+                              component: Self.component, fix: "mark the key columns with primary_key: true under schema.columns")
+        }
+        if config.mode == .replace {
+            let columns = try await existingColumns(db, table: "_sluice_stage_" + tableName)
+            if columns.isEmpty {
+                try await db.execute("CREATE TABLE \(replaceTable) (LIKE \(target) INCLUDING DEFAULTS)")
+            }
+            for field in schema.fields where columns[field.name] == nil && !columns.isEmpty {
+                try await db.execute("ALTER TABLE \(replaceTable) ADD COLUMN \(PostgresSQL.quote(field.name)) \(PostgresTypes.sqlType(field.type))")
+            }
+        }
+        if let stageName {
+            // Mid-unit growth: the staging table keeps its rows and gains the new columns.
+            for k in stageColumnCount..<schema.fields.count {
+                try await db.execute("ALTER TABLE \(stageName) ADD COLUMN c\(k) \(PostgresTypes.sqlType(schema.fields[k].type))")
+            }
+            stageColumnCount = schema.fields.count
+        }
+    }
+
+    func createTable(_ name: String, schema: Schema, constraints: Bool) -> String {
+        var parts = schema.fields.map { f in
+            PostgresSQL.quote(f.name) + " " + PostgresTypes.sqlType(f.type) + (f.nullable || !constraints ? "" : " NOT NULL")
+        }
+        if constraints {
+            let pk = schema.primaryKey.map(PostgresSQL.quote)
+            if !pk.isEmpty { parts.append("PRIMARY KEY (\(pk.joined(separator: ", ")))") }
+            for (column, reference) in schemaConfig.references.sorted(by: { $0.key < $1.key }) where schema[column] != nil {
+                // references: table(column), checked by the config reader to be plain names.
+                let open = reference.firstIndex(of: "(")!
+                let (refSchema, refTable) = PostgresSQL.split(String(reference[..<open]), defaultSchema: schemaName)
+                let refColumn = reference[reference.index(after: open)..<reference.index(before: reference.endIndex)]
+                parts.append("FOREIGN KEY (\(PostgresSQL.quote(column))) REFERENCES \(PostgresSQL.qualified(refSchema, refTable)) (\(PostgresSQL.quote(String(refColumn))))")
+            }
+        }
+        return "CREATE TABLE \(name) (\(parts.joined(separator: ", ")))"
+    }
+
+    private func existingColumns(_ db: PostgresClient, table: String) async throws -> [String: String] {
+        let rows = try await db.rows("""
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+            """, [schemaName, table])
+        var out: [String: String] = [:]
+        for row in rows { if let name = row[0] { out[name] = row[1] ?? "" } }
+        return out
+    }
+
+    private func tablePrimaryKey(_ db: PostgresClient) async throws -> [String] {
+        try await db.rows("""
+            SELECT a.attname FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+            WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord
+            """, [schemaName, tableName]).compactMap { $0[0] }
+    }
+
+    // MARK: Units
+
+    /// Whether COPY can go straight into the table: postgres-nio double-quotes the names it is
+    /// given without escaping them, so names with quotes go through the staging table.
+    private var copiesDirectly: Bool {
+        config.mode == .append && !tableName.contains("\"") && !schema.fields.contains { $0.name.contains("\"") }
+    }
+
+    public func begin(_ unit: WorkUnit) async throws {
+        let db = try db()
+        try await db.execute("BEGIN")
+        unitOpen = true
+        stageName = nil
+        if copiesDirectly { try await db.execute("SET LOCAL search_path TO \(PostgresSQL.quote(schemaName))") }
+    }
+
+    /// A temporary table with columns c0…cN (safe names for COPY) plus an arrival number, emptied
+    /// at each commit.
+    private func createStage(_ db: PostgresClient) async throws {
+        stageVersion += 1
+        let name = "sluice_stage_\(stageVersion)"
+        let columns = schema.fields.enumerated().map { "c\($0.offset) \(PostgresTypes.sqlType($0.element.type))" }
+        try await db.execute("CREATE TEMP TABLE \(name) (\(columns.joined(separator: ", ")), sluice_seq bigserial) ON COMMIT DROP")
+        stageName = name
+        stageColumnCount = schema.fields.count
+    }
+
+    public func write(_ batch: RecordBatch) async throws -> [Rejection] {
+        guard batch.rowCount > 0 else { return [] }
+        let db = try db()
+        if stageName == nil, !copiesDirectly { try await createStage(db) }
+        let (clean, rejected) = Self.withoutNULCharacters(batch)
+        let order = schema.fields.map { f in clean.schema.index(of: f.name) }
+        var payload: [UInt8] = []
+        payload.reserveCapacity(clean.rowCount * 64)
+        let present = order.compactMap { $0 }
+        PostgresCopyEncoder.encode(clean, columns: present, into: &payload)
+        let names = order.enumerated().compactMap { k, i in i == nil ? nil : (stageName == nil ? schema.fields[k].name : "c\(k)") }
+        let bytes = payload
+        if let stageName {
+            try await db.copy(into: stageName, columns: names) { writer in try await writer.write(ByteBuffer(bytes: bytes)) }
+        } else {
+            try await db.copy(into: tableName, columns: names) { writer in try await writer.write(ByteBuffer(bytes: bytes)) }
+        }
+        return rejected
+    }
+
+    /// PostgreSQL text cannot hold the NUL character: such rows are rejected, not the batch.
+    static func withoutNULCharacters(_ batch: RecordBatch) -> (RecordBatch, [Rejection]) {
+        var bad: [Int: String] = [:]
+        for (c, column) in batch.columns.enumerated() where column.type == .string || column.type == .json {
+            for row in 0..<batch.rowCount where !column.isNull(row) && bad[row] == nil {
+                if column.withBytes(at: row, { $0.contains(0) }) { bad[row] = batch.schema.fields[c].name }
+            }
+        }
+        guard !bad.isEmpty else { return (batch, []) }
+        let rejections = bad.keys.sorted().map { row in
+            Rejection(reason: .sink, field: bad[row], message: "\(bad[row]!) contains a NUL character, which PostgreSQL text cannot store",
+                      origin: batch.origins.isEmpty ? nil : batch.origins[row], record: batch.schema.fields.indices.map { (batch.schema.fields[$0].name, batch.columns[$0].value(at: row)) })
+        }
+        return (batch.taking((0..<batch.rowCount).filter { bad[$0] == nil }), rejections)
+    }
+
+    public func commit(_ unit: WorkUnit, state: [StateEntry]) async throws {
+        let db = try db()
+        if let stageName {
+            let columns = schema.fields.map { PostgresSQL.quote($0.name) }
+            let stageColumns = schema.fields.indices.map { "c\($0)" }
+            let destination = config.mode == .replace ? replaceTable : target
+            var sql = "INSERT INTO \(destination) (\(columns.joined(separator: ", "))) "
+            if config.mode == .merge {
+                let keyColumns = primaryKey.compactMap { key in schema.index(of: key).map { "c\($0)" } }
+                sql += "SELECT DISTINCT ON (\(keyColumns.joined(separator: ", "))) \(stageColumns.joined(separator: ", ")) FROM \(stageName) "
+                sql += "ORDER BY \(keyColumns.joined(separator: ", ")), sluice_seq DESC "
+                let keys = primaryKey.map(PostgresSQL.quote)
+                let updates = schema.fields.filter { !primaryKey.contains($0.name) }.map { "\(PostgresSQL.quote($0.name)) = EXCLUDED.\(PostgresSQL.quote($0.name))" }
+                sql += "ON CONFLICT (\(keys.joined(separator: ", "))) " + (updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET \(updates.joined(separator: ", "))")
+            } else {
+                sql += "SELECT \(stageColumns.joined(separator: ", ")) FROM \(stageName) ORDER BY sluice_seq"
+            }
+            try await db.execute(sql)
+        }
+        for entry in state {
+            try await db.stream("""
+                INSERT INTO \(stateTable) (pipeline, key, value) VALUES ($1, $2, $3)
+                ON CONFLICT (pipeline, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+                """, [pipeline, entry.key, entry.value]) { _ in }
+        }
+        try await db.execute("COMMIT")
+        unitOpen = false
+        stageName = nil
+    }
+
+    public func rollback(_ unit: WorkUnit) async throws {
+        guard unitOpen, let client else { return }
+        unitOpen = false
+        stageName = nil
+        tableColumns = nil   // columns added in the unit were rolled back with it
+        try await client.execute("ROLLBACK")
+    }
+
+    public func finish(context: RunContext) async throws {
+        guard config.mode == .replace, let db = client else { return }
+        let columns = schema.fields.map { PostgresSQL.quote($0.name) }.joined(separator: ", ")
+        // One transaction: readers see the old rows until the new ones are all there.
+        for statement in ["BEGIN", "DELETE FROM \(target)", "INSERT INTO \(target) (\(columns)) SELECT \(columns) FROM \(replaceTable)",
+                          "DROP TABLE \(replaceTable)", "COMMIT"] {
+            try await db.execute(statement)
+        }
+    }
+
+    public func close() async {
+        if unitOpen { try? await client?.execute("ROLLBACK") }
+        await client?.close()
+        client = nil
+    }
+}

@@ -1,0 +1,142 @@
+import SluiceCore
+
+/// How PostgreSQL types map to Sluice types and back.
+///
+/// Reading (`PostgresSource`): every column is selected as text (or raw bytes for bytea, JSON
+/// for arrays and composites) and typed by Sluice's own parsers, the same code that types CSV.
+///
+/// | PostgreSQL | Sluice |
+/// |---|---|
+/// | smallint, integer, bigint, oid | int64 |
+/// | real, double precision | double |
+/// | numeric(p,s), p ≤ 38 | decimal(p,s) |
+/// | numeric without precision, or p > 38 | decimal(38,10) (values with more digits are rejected) |
+/// | boolean | bool |
+/// | date | date |
+/// | timestamp, timestamptz | timestamp (µs, UTC; `timestamp` without zone is taken as UTC) |
+/// | json, jsonb | json |
+/// | arrays, composite types | json (`to_json`) |
+/// | bytea | bytes |
+/// | text, varchar, char, uuid, enums, time, interval, inet, money, xml, … | string (PostgreSQL's text form) |
+///
+/// `infinity` / `-infinity` dates and timestamps, `NaN` numerics and BC dates have no Sluice
+/// value: such a row is rejected (quarantined with the column and value) rather than altered.
+enum PostgresTypes {
+    struct Column: Sendable {
+        var name: String
+        /// `format_type` output, e.g. `numeric(12,2)`, `timestamp with time zone`, `integer[]`.
+        var sqlType: String
+        var category: String   // pg_type.typcategory: A array, C composite, …
+        var baseType: String   // pg_type.typname
+        var nullable: Bool
+    }
+
+    static func sluiceType(_ c: Column) -> DataType {
+        if c.category == "A" || c.category == "C" { return .json }
+        switch c.baseType {
+        case "int2", "int4", "int8", "oid": return .int64
+        case "float4", "float8": return .double
+        case "bool": return .bool
+        case "date": return .date
+        case "timestamp", "timestamptz": return .timestamp
+        case "json", "jsonb": return .json
+        case "bytea": return .bytes
+        case "numeric":
+            if let open = c.sqlType.firstIndex(of: "("), let close = c.sqlType.firstIndex(of: ")") {
+                let parts = c.sqlType[c.sqlType.index(after: open)..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                if let p = parts.first, p <= 38 { return .decimal(precision: p, scale: parts.count > 1 ? max(0, parts[1]) : 0) }
+            }
+            return .decimal(precision: 38, scale: 10)
+        default: return .string
+        }
+    }
+
+    /// The select-list expression that reads column `c` in the form Sluice parses.
+    static func selectExpression(_ c: Column) -> String {
+        let q = PostgresSQL.quote(c.name)
+        if c.category == "A" || c.category == "C" { return "to_json(\(q))::text" }
+        return c.baseType == "bytea" ? q : "\(q)::text"
+    }
+
+    /// The column type Sluice creates for a Sluice type.
+    static func sqlType(_ type: DataType) -> String {
+        switch type {
+        case .int64: "bigint"
+        case .double: "double precision"
+        case .bool: "boolean"
+        case .decimal(let p, let s): "numeric(\(p),\(s))"
+        case .string: "text"
+        case .bytes: "bytea"
+        case .date: "date"
+        case .timestamp: "timestamptz"
+        case .json: "jsonb"
+        }
+    }
+}
+
+/// Renders record batches in PostgreSQL's COPY text format: tab-separated, `\N` for NULL,
+/// backslash escapes for backslash, tab, newline and carriage return.
+struct PostgresCopyEncoder {
+    /// Appends rows `range` of `batch` (columns in `order`) to `out`.
+    static func encode(_ batch: RecordBatch, columns order: [Int], into out: inout [UInt8]) {
+        let columns = order.map { batch.columns[$0] }
+        var scratch: [UInt8] = []
+        for row in 0..<batch.rowCount {
+            for (k, column) in columns.enumerated() {
+                if k > 0 { out.append(9) }
+                if column.isNull(row) { out.append(92); out.append(78); continue }
+                switch column.type {
+                case .int64:
+                    appendInteger(column.int64s[row], to: &out)
+                case .string, .json:
+                    column.withBytes(at: row) { appendEscaped($0, to: &out) }
+                case .bytes:
+                    // bytea hex input `\x…`, its backslash escaped for COPY.
+                    out.append(92); out.append(92); out.append(120)
+                    column.withBytes(at: row) { bytes in
+                        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+                        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+                    }
+                case .bool:
+                    out.append(column.bools[row] ? 116 : 102)
+                case .double:
+                    let d = column.doubles[row]
+                    if d.isNaN { out += Array("NaN".utf8) }
+                    else if d.isInfinite { out += Array((d < 0 ? "-Infinity" : "Infinity").utf8) }
+                    else { out += Array("\(d)".utf8) }
+                default:
+                    // decimal, date, timestamp: their ISO / plain text forms.
+                    scratch.removeAll(keepingCapacity: true)
+                    scratch += Array(column.value(at: row).text.utf8)
+                    out += scratch
+                }
+            }
+            out.append(10)
+        }
+    }
+
+    @inline(__always) static func appendInteger(_ v: Int64, to out: inout [UInt8]) {
+        if v == 0 { out.append(48); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = v.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while n > 0 { d[count] = UInt8(n % 10) + 48; n /= 10; count += 1 }
+            if v < 0 { out.append(45) }
+            for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
+        }
+    }
+
+    @inline(__always) static func appendEscaped(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 92 || b == 9 || b == 10 || b == 13 {
+            if i > start { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i])) }
+            out.append(92)
+            out.append(b == 92 ? 92 : b == 9 ? 116 : b == 10 ? 110 : 114)
+            start = i + 1
+        }
+        if start < bytes.count { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...])) }
+    }
+}

@@ -74,7 +74,9 @@ public struct PostgresSource: Source {
         })
         let typer = BatchTyper(declared: declared, formats: schemaConfig.formats)
         let select = relation.columns.map(PostgresTypes.selectExpression).joined(separator: ", ")
-        var builder = BatchBuilder(names: relation.columns.map(\.name), typer: typer)
+        // JSON columns arrive as JSON text, to be kept as is rather than quoted as a string.
+        let kinds = relation.columns.map { PostgresTypes.sluiceType($0) == .json ? RawKind.nested : RawKind.text }
+        var builder = BatchBuilder(names: relation.columns.map(\.name), kinds: kinds, typer: typer)
 
         guard config.mode == .incremental, let cursorField = config.cursorField else {
             try await db.stream("SELECT \(select) FROM \(relation.from)") { row in
@@ -98,13 +100,14 @@ public struct PostgresSource: Source {
             }
             types.append(c.sqlType)
         }
-        let orderSQL = order.map(PostgresSQL.quote).joined(separator: ", ")
+        // Qualified: a bare name in ORDER BY would mean the select list's text column of that name.
+        let orderSQL = order.map { "sluice_src." + PostgresSQL.quote($0) }.joined(separator: ", ")
         // The position columns come back as text, after the row's own columns.
         let positionSelect = order.map { "\(PostgresSQL.quote($0))::text" }.joined(separator: ", ")
         let after = "(\(orderSQL)) > (\(types.enumerated().map { "$\($0.offset + 1)::\($0.element)" }.joined(separator: ", ")))"
         var position = positions.get(unitID)
         while true {
-            var sql = "SELECT \(select), \(positionSelect) FROM \(relation.from) WHERE \(PostgresSQL.quote(cursorField)) IS NOT NULL"
+            var sql = "SELECT \(select), \(positionSelect) FROM \(relation.from) WHERE sluice_src.\(PostgresSQL.quote(cursorField)) IS NOT NULL"
             var parameters: [String?] = []
             if let position {
                 sql += " AND \(after)"
@@ -135,13 +138,15 @@ public struct PostgresSource: Source {
 /// Collects text cells into a raw batch and types it.
 struct BatchBuilder {
     let names: [String]
+    let kinds: [RawKind]
     let typer: BatchTyper
     private var raw: RawBatch
     private(set) var rows = 0
     private var ordinal = 0
 
-    init(names: [String], typer: BatchTyper) {
+    init(names: [String], kinds: [RawKind], typer: BatchTyper) {
         self.names = names
+        self.kinds = kinds
         self.typer = typer
         raw = RawBatch(names: names)
         raw.columns = names.map { _ in RawColumn() }
@@ -150,7 +155,7 @@ struct BatchBuilder {
     mutating func append<Cells: Collection<PostgresCell>>(_ cells: Cells) {
         for (c, cell) in cells.enumerated() {
             if let bytes = cell.bytes {
-                bytes.withUnsafeReadableBytes { raw.columns[c].append(.text, $0) }
+                bytes.withUnsafeReadableBytes { raw.columns[c].append(kinds[c], $0) }
             } else {
                 raw.columns[c].appendNull()
             }
@@ -178,7 +183,7 @@ struct BatchBuilder {
 struct PostgresRelation {
     var columns: [PostgresTypes.Column]
     var primaryKey: [String]
-    /// What to put after FROM: the quoted table, or the query as a subquery.
+    /// What to put after FROM: the quoted table, or the query as a subquery; aliased `sluice_src`.
     var from: String
 
     static func describe(_ db: PostgresClient, table: String?, query: String?, component: String) async throws -> PostgresRelation {
@@ -191,13 +196,13 @@ struct PostgresRelation {
                     WHERE c.relname = $1 AND n.nspname = ANY (current_schemas(false)) ORDER BY array_position(current_schemas(false), n.nspname) LIMIT 1
                     """, [name]).first?.first.flatMap { $0 } ?? "public"
             }
-            from = PostgresSQL.qualified(schema, name)
+            from = PostgresSQL.qualified(schema, name) + " AS sluice_src"
         } else {
             // The query's columns: described through a temporary view of it.
             try await db.execute("CREATE OR REPLACE TEMP VIEW sluice_query AS \(query ?? "")")
             schema = try await db.rows("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()").first?.first.flatMap { $0 } ?? "pg_temp"
             name = "sluice_query"
-            from = "(\(query ?? "")) AS sluice_query"
+            from = "(\(query ?? "")) AS sluice_src"
         }
         let rows = try await db.rows("""
             SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, bt.typname, a.attnotnull

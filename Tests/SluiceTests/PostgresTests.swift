@@ -1,0 +1,165 @@
+import Foundation
+import Sluice
+import Testing
+
+/// Against a real PostgreSQL server that scripts/test starts (`scripts/peers start postgres`);
+/// the URL comes from SLUICE_TEST_POSTGRES_URL. Serialized: the outage test stops that server.
+@Suite(.serialized) struct PostgresTests {
+    /// The server's URL; fails (does not skip) when there is none, so CI cannot pass without it.
+    static func serverURL() throws -> String {
+        if let url = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"], !url.isEmpty { return url }
+        let envFile = SluiceProcess.packageRoot.appendingPathComponent(".peers/postgres.env").path
+        if let text = try? String(contentsOfFile: envFile, encoding: .utf8), let eq = text.firstIndex(of: "=") {
+            return String(text[text.index(after: eq)...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        throw SluiceError(.config, "no PostgreSQL test server: run scripts/peers start postgres (scripts/test does)")
+    }
+
+    /// Runs SQL through psql; returns its unaligned output rows (fields separated by |).
+    @discardableResult
+    static func psql(_ sql: String) throws -> [String] {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(UUID().uuidString).sql").path
+        try sql.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let out = try shell("psql '\(try serverURL())' -X -q -A -t -v ON_ERROR_STOP=1 -f \(file)")
+        return out.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    /// A fresh schema name per test, so tests never see each other's tables.
+    static func freshSchema(_ name: String) throws -> String {
+        let schema = "t_\(name)_\(UInt32.random(in: 0...UInt32.max))"
+        try psql("CREATE SCHEMA \(schema)")
+        return schema
+    }
+
+    func project(_ body: String, in dir: String) throws {
+        try write("version: 1\n" + body.replacingOccurrences(of: "$URL", with: try Self.serverURL()), to: dir + "/sluice.yaml")
+    }
+
+    @Test func everyTypeRoundTripsThroughBothConnectors() throws {
+        let s = try Self.freshSchema("types")
+        try Self.psql("""
+            CREATE TYPE \(s).mood AS ENUM ('happy', 'sad');
+            CREATE TABLE \(s).src (id int PRIMARY KEY, i2 smallint, i8 bigint, f4 real, f8 double precision, n numeric(38,10),
+              n2 numeric(12,2), b boolean, t text, vc varchar(20), u uuid, d date, ts timestamp, tz timestamptz, j json, jb jsonb,
+              arr int[], tags text[], by bytea, m \(s).mood, iv interval);
+            INSERT INTO \(s).src VALUES
+              (1, -32768, -9223372036854775808, 1.5, -2.25e300, 1234567890123456789012345678.0123456789, -0.01, true,
+               'ünïcødé ✓ tab\there "quoted" back\\\\slash', 'x', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '1969-07-20',
+               '1969-07-20 20:17:40.123456', '2024-03-02 08:00:00+01', '{"a": [1, 2]}', '{"b": {"c": null}}',
+               '{1,2,3}', '{"x","y z"}', '\\xdeadbeef', 'happy', '1 day 02:00:00'),
+              (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+              (3, 32767, 9223372036854775807, 'NaN', 'Infinity', -0.0000000001, 9999999999.99, false, '', 'y',
+               NULL, '2262-04-11', '2038-01-19 03:14:08', '1970-01-01 00:00:00+00', '[]', '"s"', '{}', '{}', '\\x', 'sad', '-3 mons');
+            INSERT INTO \(s).src (id, tz) VALUES (4, 'infinity');
+            """)
+        let dir = try makeTemporaryDirectory("pg-types")
+        try project("""
+            pipelines:
+              copy:
+                source: { type: postgres, url: "$URL", table: \(s).src }
+                on_error: { action: quarantine }
+                sink: { type: postgres, url: "$URL", table: \(s).dst, mode: merge }
+              to_sqlite:
+                source: { type: postgres, url: "$URL", table: \(s).src }
+                on_error: { action: quarantine }
+                sink: { type: sqlite, path: out.db, table: dst, mode: merge }
+            """, in: dir)
+        let result = try SluiceProcess.run(["run", "--json"], in: dir)
+        let summary = try RunSummary.parse(result.stdout)
+        #expect(summary.pipeline("copy")?.records_written == 3, "\(result.stderr)")
+        // infinity has no Sluice timestamp: the row is quarantined, not altered.
+        #expect(summary.pipeline("copy")?.records_rejected == 1)
+
+        let columns = try Self.psql("""
+            SELECT column_name || ':' || data_type FROM information_schema.columns WHERE table_schema = '\(s)' AND table_name = 'dst' ORDER BY ordinal_position
+            """)
+        #expect(columns == ["id:bigint", "i2:bigint", "i8:bigint", "f4:double precision", "f8:double precision", "n:numeric", "n2:numeric",
+                            "b:boolean", "t:text", "vc:text", "u:text", "d:date", "ts:timestamp with time zone", "tz:timestamp with time zone",
+                            "j:jsonb", "jb:jsonb", "arr:jsonb", "tags:jsonb", "by:bytea", "m:text", "iv:text"])
+        // Compared as text on the PostgreSQL side, column by column.
+        let rows = try Self.psql("""
+            SELECT s.id, s.i2::text = d.i2::text, s.i8::text = d.i8::text, s.f4::float8 = d.f4 OR (s.f4 = 'NaN' AND d.f4 = 'NaN'),
+              s.f8 = d.f8, s.n = d.n, s.n2 = d.n2, s.b = d.b, s.t = d.t, s.vc = d.vc, s.u::text = d.u, s.d = d.d,
+              s.ts AT TIME ZONE 'UTC' = d.ts, s.tz = d.tz, s.j::jsonb = d.j, s.jb = d.jb, to_jsonb(s.arr) = d.arr, to_jsonb(s.tags) = d.tags,
+              s.by = d.by, s.m::text = d.m, s.iv = d.iv::interval
+            FROM \(s).src s JOIN \(s).dst d USING (id) WHERE s.id <> 2 ORDER BY s.id
+            """)
+        // Row 3 has no uuid (NULL = NULL is NULL, the empty field).
+        #expect(rows == ["1|t|t|t|t|t|t|t|t|t|t|t|t|t|t|t|t|t|t|t|t", "3|t|t|t|t|t|t|t|t|t||t|t|t|t|t|t|t|t|t|t"], "\(rows)")
+        #expect(try Self.psql("SELECT count(*) FROM \(s).dst d WHERE id = 2 AND num_nulls(i2, i8, f4, f8, n, n2, b, t, vc, u, d, ts, tz, j, jb, arr, tags, by, m, iv) = 20") == ["1"])
+        // The same rows through SQLite.
+        let sqlite = try query(dir + "/out.db", "SELECT id, i8, t, u, d, tz, arr, hex(\"by\"), m FROM dst ORDER BY id")
+        #expect(sqlite.count == 3)
+        #expect(sqlite[0] == ["1", "-9223372036854775808", "ünïcødé ✓ tab\there \"quoted\" back\\\\slash", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                              "1969-07-20", "2024-03-02T07:00:00Z", "[1,2,3]", "DEADBEEF", "happy"])
+    }
+
+    @Test func incrementalReadsEveryChangeOnceWithManyEqualCursors() throws {
+        let s = try Self.freshSchema("incr")
+        // 500 rows share 5 cursor values; pages of 7 rows split every tie group.
+        try Self.psql("""
+            CREATE TABLE \(s).events (id int PRIMARY KEY, updated_at timestamptz NOT NULL, payload text);
+            INSERT INTO \(s).events SELECT i, '2024-01-01'::timestamptz + (i % 5) * interval '1 hour', 'v1-' || i FROM generate_series(1, 500) i;
+            """)
+        let dir = try makeTemporaryDirectory("pg-incr")
+        try project("""
+            pipelines:
+              events:
+                source: { type: postgres, url: "$URL", table: \(s).events, mode: incremental, cursor_field: updated_at, batch_size: 7 }
+                sink: { type: postgres, url: "$URL", table: \(s).replica, mode: merge }
+            """, in: dir)
+        func sameAsSource() throws -> Bool {
+            try Self.psql("""
+                SELECT (SELECT count(*) FROM (SELECT id, updated_at, payload FROM \(s).events EXCEPT SELECT id, updated_at, payload FROM \(s).replica) a)
+                     + (SELECT count(*) FROM (SELECT id, updated_at, payload FROM \(s).replica EXCEPT SELECT id, updated_at, payload FROM \(s).events) b)
+                """) == ["0"]
+        }
+        var run = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(try RunSummary.parse(run.stdout).pipeline("events")?.records_read == 500, "\(run.stderr)")
+        #expect(try sameAsSource())
+
+        // New rows, updates (some keep their cursor value's tie group, some move ahead), then again.
+        try Self.psql("""
+            INSERT INTO \(s).events SELECT i, '2024-01-01 04:00:00+00', 'v1-' || i FROM generate_series(501, 540) i;
+            UPDATE \(s).events SET payload = 'v2-' || id, updated_at = '2024-01-02' WHERE id % 50 = 0;
+            """)
+        run = try SluiceProcess.run(["run", "--json"], in: dir)
+        // The saved position is (04:00, 499): the new rows share that cursor value but their keys
+        // sort after it, so all 40 are read; plus the 10 updated rows.
+        #expect(try RunSummary.parse(run.stdout).pipeline("events")?.records_read == 50, "\(run.stderr)")
+        #expect(try sameAsSource())
+        run = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(try RunSummary.parse(run.stdout).pipeline("events")?.records_read == 0)
+    }
+
+    @Test func namesAndValuesWithQuotesLoadAsData() throws {
+        let s = try Self.freshSchema("inject")
+        let dir = try makeTemporaryDirectory("pg-inject")
+        let nasty = ["Robert'); DROP TABLE students;--", "a\"b", "semi;colon", "-- comment", "tab\there", "line\nbreak", "back\\slash", "\\N"]
+        var csv = "id,\"we\"\"ird; --col\",note\n"
+        for (i, v) in nasty.enumerated() { csv += "\(i),\"\(v.replacingOccurrences(of: "\"", with: "\"\""))\",plain\n" }
+        try write(csv, to: dir + "/data/in.csv")
+        let table = "\(s).\"evil\"\"; DROP SCHEMA \(s) CASCADE; --\""
+        // Append creates the table; merge then upserts the same keys into it.
+        try project("""
+            pipelines:
+              load_append:
+                source: { type: files, path: data/in.csv, format: csv }
+                schema: { columns: { id: { type: int64, primary_key: true } } }
+                sink: { type: postgres, url: "$URL", table: '\(table)', mode: append }
+              load_merge:
+                depends_on: [load_append]
+                source: { type: files, path: data/in.csv, format: csv }
+                schema: { columns: { id: { type: int64, primary_key: true } } }
+                sink: { type: postgres, url: "$URL", table: '\(table)', mode: merge }
+            """, in: dir)
+        let run = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try RunSummary.parse(run.stdout).pipeline("load_merge")?.records_written == nasty.count)
+        let values = try Self.psql("SELECT encode(convert_to(string_agg(\"we\"\"ird; --col\", '|' ORDER BY id), 'UTF8'), 'base64') FROM \(s).\"evil\"\"; DROP SCHEMA \(s) CASCADE; --\"")
+        let decoded = String(decoding: Data(base64Encoded: values.joined(), options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
+        #expect(decoded == nasty.joined(separator: "|"))
+        #expect(try Self.psql("SELECT count(*) FROM \(s).\"evil\"\"; DROP SCHEMA \(s) CASCADE; --\"") == ["\(nasty.count)"])
+    }
+}

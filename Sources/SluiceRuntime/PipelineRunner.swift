@@ -193,9 +193,14 @@ final class PipelineRunner: @unchecked Sendable {
         default: return [:]
         }
         try await sink.open(context: context)
-        let state = try await sink.loadState(context: context)
-        await sink.close()
-        return state
+        do {
+            let state = try await sink.loadState(context: context)
+            await sink.close()
+            return state
+        } catch {
+            await sink.close()
+            throw error
+        }
     }
 
     /// The reading stage: units in order, each batch through the transforms, into the channel.

@@ -24,8 +24,13 @@ public enum StateAdmin {
             let sink = try PostgresSink(config: c, schema: pipeline.schema)
             let context = RunContext(pipeline: pipeline.name, runID: "state", baseDirectory: project.baseDirectory)
             try await sink.open(context: context)
-            defer { Task { await sink.close() } }
-            state.merge(try await sink.loadState(context: context)) { _, b in b }
+            do {
+                state.merge(try await sink.loadState(context: context)) { _, b in b }
+                await sink.close()
+            } catch {
+                await sink.close()
+                throw error
+            }
         }
         return state.keys.sorted().map { StateEntry(key: $0, value: state[$0]!) }
     }
@@ -47,8 +52,13 @@ public enum StateAdmin {
             let sink = try PostgresSink(config: c, schema: pipeline.schema)
             let context = RunContext(pipeline: pipeline.name, runID: "state", baseDirectory: project.baseDirectory)
             try await sink.open(context: context)
-            try await sink.clearState(context: context, keys: nil)
-            await sink.close()
+            do {
+                try await sink.clearState(context: context, keys: nil)
+                await sink.close()
+            } catch {
+                await sink.close()
+                throw error
+            }
         }
         return before
     }

@@ -25,6 +25,14 @@ import Testing
         return out.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
+    /// `scripts/peers ACTION postgres`, without reading its output: the server it starts inherits
+    /// the caller's descriptors, so reading them to the end would wait for the server to exit.
+    static func peers(_ action: String) throws -> Int32 {
+        // system(3) rather than Process: Foundation's waitUntilExit was seen not to return here
+        // once the script had started a daemon.
+        system("'\(SluiceProcess.packageRoot.path)/scripts/peers' \(action) postgres >/dev/null 2>&1 </dev/null")
+    }
+
     /// A fresh schema name per test, so tests never see each other's tables.
     static func freshSchema(_ name: String) throws -> String {
         let schema = "t_\(name)_\(UInt32.random(in: 0...UInt32.max))"
@@ -161,5 +169,87 @@ import Testing
         let decoded = String(decoding: Data(base64Encoded: values.joined(), options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
         #expect(decoded == nasty.joined(separator: "|"))
         #expect(try Self.psql("SELECT count(*) FROM \(s).\"evil\"\"; DROP SCHEMA \(s) CASCADE; --\"") == ["\(nasty.count)"])
+    }
+
+    /// 30 files of 2,000 orders, as CSV, and a project loading them into `schema` twice: `append`
+    /// without a key (a duplicate would show) and `merge`.
+    func ordersProject(schema s: String, files: Int = 30, rows: Int = 2000) throws -> String {
+        let dir = try makeTemporaryDirectory("pg-load")
+        var id = 0
+        for f in 0..<files {
+            var csv = "order_id,customer_id,email,amount,note\n"
+            for _ in 0..<rows {
+                id += 1
+                csv += "\(id),\(id % 97),user\(id)@example.com,\(id % 1000).\(id % 100),\"note, \"\"\(id)\"\"\"\n"
+            }
+            try write(csv, to: dir + "/data/orders_\(String(format: "%03d", f)).csv")
+        }
+        try project("""
+            defaults:
+              batch: { rows: 500 }
+            pipelines:
+              appended:
+                source: { type: files, path: "data/*.csv", format: csv }
+                schema: { columns: { order_id: { type: int64 }, amount: { type: "decimal(10,2)" } } }
+                sink: { type: postgres, url: "$URL", table: \(s).appended, mode: append }
+              merged:
+                source: { type: files, path: "data/*.csv", format: csv }
+                schema: { columns: { order_id: { type: int64, primary_key: true }, amount: { type: "decimal(10,2)" } } }
+                sink: { type: postgres, url: "$URL", table: \(s).merged, mode: merge }
+            """, in: dir)
+        return dir
+    }
+
+    /// Every order exactly once in both tables, with its values.
+    func expectExactlyOnce(schema s: String, total: Int) throws {
+        for table in ["appended", "merged"] {
+            let counts = try Self.psql("SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id), sum(amount) FROM \(s).\(table)")
+            // amount is "id % 1000" "." "id % 100" (two digits unless below 10), summed in cents.
+            let cents = (1...total).reduce(0) { $0 + ($1 % 1000) * 100 + ($1 % 100 < 10 ? ($1 % 100) * 10 : $1 % 100) }
+            #expect(counts == ["\(total)|\(total)|1|\(total)|\(cents / 100).\(String(format: "%02d", cents % 100))"], "\(table)")
+            #expect(try Self.psql("SELECT note FROM \(s).\(table) WHERE order_id = 4242") == ["note, \"4242\""])
+        }
+    }
+
+    @Test func killNineDuringLoadsLosesAndDuplicatesNothing() throws {
+        let s = try Self.freshSchema("crash")
+        let dir = try ordersProject(schema: s)
+        let started = Date()
+        let probe = try SluiceProcess.run(["run", "--dry-run"], in: dir)
+        #expect(probe.status == 0, "\(probe.stderr)")
+        var rng = SeededRandom(seed: 0xC0FFEE)
+        var killed = 0
+        for _ in 0..<10 {
+            let process = try SluiceProcess.start(["run"], in: dir)
+            usleep(UInt32(Double.random(in: 0.05...0.6, using: &rng) * 1_000_000))   // blocking, as in CrashTests
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            process.waitUntilExit()
+        }
+        #expect(killed >= 7, "only \(killed) runs were killed while running (\(Date().timeIntervalSince(started))s)")
+        let final = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(final.status == 0, "\(final.stderr)")
+        try expectExactlyOnce(schema: s, total: 30 * 2000)
+        // Nothing left in flight: no open transactions from killed runs hold locks or rows.
+        #expect(try Self.psql("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'") == ["0"])
+    }
+
+    /// The server goes away in the middle of a load and comes back: the run fails the unit in
+    /// flight (or rides it out), reconnects for the others, and a second run completes; no row
+    /// lost, none twice.
+    @Test func serverOutageMidLoadEndsExactlyOnce() throws {
+        let s = try Self.freshSchema("outage")
+        let dir = try ordersProject(schema: s)
+        let process = try SluiceProcess.start(["run"], in: dir)
+        usleep(400_000)
+        #expect(try Self.peers("pause") == 0)
+        usleep(1_500_000)
+        #expect(try Self.peers("resume") == 0)
+        process.waitUntilExit()
+        let second = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(second.status == 0, "\(second.stderr)")
+        try expectExactlyOnce(schema: s, total: 30 * 2000)
     }
 }

@@ -48,12 +48,15 @@ public final class PostgresClient: @unchecked Sendable {
     public let endpoint: PostgresEndpoint
     let connection: PostgresConnection
     let logger: Logger
+    /// `source postgres` / `sink postgres`, named in every error.
+    let component: String?
     private static let ids = IDGenerator()
 
-    private init(endpoint: PostgresEndpoint, connection: PostgresConnection, logger: Logger) {
+    private init(endpoint: PostgresEndpoint, connection: PostgresConnection, logger: Logger, component: String?) {
         self.endpoint = endpoint
         self.connection = connection
         self.logger = logger
+        self.component = component
     }
 
     public static func connect(_ endpoint: PostgresEndpoint, component: String? = nil) async throws -> PostgresClient {
@@ -77,10 +80,15 @@ public final class PostgresClient: @unchecked Sendable {
         configuration.options.connectTimeout = .seconds(10)
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: ids.next(), logger: logger)
-            let client = PostgresClient(endpoint: endpoint, connection: connection, logger: logger)
-            // Text renderings of timestamps and numbers are parsed by Sluice: make them unambiguous.
-            for setting in ["TimeZone TO 'UTC'", "DateStyle TO 'ISO, YMD'", "IntervalStyle TO 'iso_8601'", "extra_float_digits TO 3"] {
-                try await client.execute("SET \(setting)")
+            let client = PostgresClient(endpoint: endpoint, connection: connection, logger: logger, component: component)
+            do {
+                // Text renderings of timestamps and numbers are parsed by Sluice: make them unambiguous.
+                for setting in ["TimeZone TO 'UTC'", "DateStyle TO 'ISO, YMD'", "IntervalStyle TO 'iso_8601'", "extra_float_digits TO 3"] {
+                    try await client.execute("SET \(setting)")
+                }
+            } catch {
+                await client.close()
+                throw error
             }
             return client
         } catch let e as SluiceError {
@@ -90,6 +98,9 @@ public final class PostgresClient: @unchecked Sendable {
         }
     }
 
+    /// Whether the server side is gone (restarted, network lost).
+    public var isClosed: Bool { connection.isClosed }
+
     public func close() async {
         try? await connection.close()
     }
@@ -97,10 +108,13 @@ public final class PostgresClient: @unchecked Sendable {
     /// Runs one statement without parameters (DDL, transaction control). postgres-nio sends every
     /// statement with the extended protocol, which takes one statement at a time.
     public func execute(_ sql: String) async throws {
-        do {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
-        } catch {
-            throw Self.describe(error, endpoint: endpoint, doing: Self.summary(sql))
+        let connection = self.connection, logger = self.logger, endpoint = self.endpoint, component = self.component
+        try await untilClosed(doing: Self.summary(sql)) {
+            do {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+            } catch {
+                throw Self.describe(error, endpoint: endpoint, doing: Self.summary(sql), component: component)
+            }
         }
     }
 
@@ -115,6 +129,7 @@ public final class PostgresClient: @unchecked Sendable {
     /// Runs one parameterised query and hands each row's cells to `body` as they arrive (the
     /// server is read with back-pressure, so memory stays at about one batch).
     public func stream(_ sql: String, _ parameters: [String?] = [], _ body: (PostgresRow) async throws -> Void) async throws {
+        guard !isClosed else { throw lost(doing: Self.summary(sql)) }
         var binds = PostgresBindings(capacity: parameters.count)
         for p in parameters {
             if let p { binds.append(p, context: .default) } else { binds.appendNull() }
@@ -125,19 +140,55 @@ public final class PostgresClient: @unchecked Sendable {
         } catch let e as SluiceError {
             throw e
         } catch {
-            throw Self.describe(error, endpoint: endpoint, doing: Self.summary(sql))
+            throw Self.describe(error, endpoint: endpoint, doing: Self.summary(sql), component: component)
         }
     }
 
     /// COPY … FROM STDIN into `table` (an unqualified name in the search path, made of letters,
     /// digits and underscores only: postgres-nio quotes but does not escape it) with the given
     /// text-format payloads.
-    public func copy(into table: String, columns: [String], chunks: @Sendable (PostgresCopyFromWriter) async throws -> Void) async throws {
-        do {
-            try await connection.copyFrom(table: table, columns: columns, format: .text(.init()), logger: logger, writeData: chunks)
-        } catch {
-            throw Self.describe(error, endpoint: endpoint, doing: "COPY into \(table)")
+    public func copy(into table: String, columns: [String], chunks: @escaping @Sendable (PostgresCopyFromWriter) async throws -> Void) async throws {
+        let connection = self.connection, logger = self.logger, endpoint = self.endpoint, component = self.component
+        try await untilClosed(doing: "COPY into \(table)") {
+            do {
+                try await connection.copyFrom(table: table, columns: columns, format: .text(.init()), logger: logger, writeData: chunks)
+            } catch {
+                throw Self.describe(error, endpoint: endpoint, doing: "COPY into \(table)", component: component)
+            }
         }
+    }
+
+    /// Runs `operation`, or fails with a retryable error as soon as the connection closes.
+    /// postgres-nio 1.33.2 leaves a COPY or a query waiting forever when the connection drops
+    /// under it (its continuation leaks), so a watchdog ends the wait instead; the abandoned
+    /// task is cancelled and never resumes.
+    private func untilClosed(doing what: String, _ operation: @escaping @Sendable () async throws -> Void) async throws {
+        guard !isClosed else { throw lost(doing: what) }
+        let connection = self.connection
+        let outcome = OneShot()
+        let lostError = lost(doing: what)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            outcome.continuation = continuation
+            let work = Task {
+                do { try await operation(); outcome.finish(.success(())) } catch { outcome.finish(.failure(error)) }
+            }
+            Task {
+                while !outcome.isFinished {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    if connection.isClosed, !outcome.isFinished {
+                        outcome.finish(.failure(lostError))
+                        work.cancel()
+                    }
+                }
+            }
+        }
+    }
+
+    private func lost(doing what: String) -> SluiceError {
+        var e = SluiceError(.connection, "PostgreSQL at \(endpoint.display): the connection closed (\(what))", component: component,
+                            fix: "check that the server is running; the unit in flight is loaded again")
+        e.retryable = true
+        return e
     }
 
     // MARK: Errors
@@ -188,6 +239,25 @@ public final class PostgresClient: @unchecked Sendable {
     }
 }
 
+/// Resumes a continuation once, whichever of several racing tasks gets there first.
+private final class OneShot: @unchecked Sendable {
+    private let lock = NSLock()
+    var continuation: CheckedContinuation<Void, any Error>?
+    private var done = false
+
+    var isFinished: Bool { lock.withLock { done } }
+
+    func finish(_ result: Result<Void, any Error>) {
+        let waiting: CheckedContinuation<Void, any Error>? = lock.withLock {
+            guard !done, let c = continuation else { return nil }
+            done = true
+            continuation = nil
+            return c
+        }
+        waiting?.resume(with: result)
+    }
+}
+
 /// Connection IDs for postgres-nio's logs.
 private final class IDGenerator: @unchecked Sendable {
     private let lock = NSLock()
@@ -225,3 +295,4 @@ public enum PostgresSQL {
 
     public static func qualified(_ schema: String, _ table: String) -> String { quote(schema) + "." + quote(table) }
 }
+

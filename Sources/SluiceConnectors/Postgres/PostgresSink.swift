@@ -55,15 +55,28 @@ public final class PostgresSink: Sink, @unchecked Sendable {
 
     public func open(context: RunContext) async throws {
         let client = try await PostgresClient.connect(endpoint, component: Self.component)
-        self.client = client
         pipeline = context.pipeline
-        try await client.execute("CREATE SCHEMA IF NOT EXISTS \(PostgresSQL.quote(schemaName))")
-        try await client.execute("""
-            CREATE TABLE IF NOT EXISTS \(stateTable) (pipeline text NOT NULL, key text NOT NULL, value text NOT NULL,
-                updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, key))
-            """)
-        if config.mode == .replace { try await client.execute("DROP TABLE IF EXISTS \(replaceTable)") }
+        do {
+            // Serialized by an advisory lock: pipelines opening at once would otherwise race on
+            // CREATE … IF NOT EXISTS, which PostgreSQL does not make atomic.
+            try await client.execute("BEGIN")
+            try await client.execute("SELECT pg_advisory_xact_lock(\(Self.ddlLock))")
+            try await client.execute("CREATE SCHEMA IF NOT EXISTS \(PostgresSQL.quote(schemaName))")
+            try await client.execute("""
+                CREATE TABLE IF NOT EXISTS \(stateTable) (pipeline text NOT NULL, key text NOT NULL, value text NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, key))
+                """)
+            if config.mode == .replace { try await client.execute("DROP TABLE IF EXISTS \(replaceTable)") }
+            try await client.execute("COMMIT")
+        } catch {
+            await client.close()
+            throw error
+        }
+        self.client = client
     }
+
+    /// Advisory lock key for Sluice's DDL (an arbitrary constant: "sluice" in ASCII).
+    static let ddlLock: Int64 = 0x736c_7569_6365
 
     public func loadState(context: RunContext) async throws -> [String: String] {
         let rows = try await db().rows("SELECT key, value FROM \(stateTable) WHERE pipeline = $1", [context.pipeline])
@@ -91,7 +104,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
                 throw SluiceError(.sink, "table \(schemaName).\(tableName) does not exist", component: Self.component, location: endpoint.display,
                                   fix: "create it, or set create: true on the sink")
             }
-            try await db.execute(createTable(target, schema: schema, constraints: true))
+            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.ddlLock))")
+            try await db.execute(createTable(target, schema: schema, constraints: true).replacingOccurrences(of: "CREATE TABLE", with: "CREATE TABLE IF NOT EXISTS"))
             tableColumns = try await existingColumns(db, table: tableName)
         } else {
             for field in schema.fields where tableColumns![field.name] == nil {
@@ -164,6 +178,24 @@ public final class PostgresSink: Sink, @unchecked Sendable {
 
     // MARK: Units
 
+    /// After the server went away (restart, failover, network): connect again, with exponential
+    /// backoff for about half a minute, so one outage costs the unit in flight and not the run.
+    private func reconnect() async throws {
+        await client?.close()
+        client = nil
+        var delay = 0.25
+        while true {
+            do {
+                client = try await PostgresClient.connect(endpoint, component: Self.component)
+                tableColumns = nil
+                return
+            } catch let e as SluiceError where e.retryable && delay < 16 {
+                try await Task.sleep(for: .seconds(delay))
+                delay *= 2
+            }
+        }
+    }
+
     /// Whether COPY can go straight into the table: postgres-nio double-quotes the names it is
     /// given without escaping them, so names with quotes go through the staging table.
     private var copiesDirectly: Bool {
@@ -171,6 +203,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     }
 
     public func begin(_ unit: WorkUnit) async throws {
+        if let client, client.isClosed { try await reconnect() }
         let db = try db()
         try await db.execute("BEGIN")
         unitOpen = true

@@ -297,7 +297,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     }
 
     public func finish(context: RunContext) async throws {
-        guard config.mode == .replace, let db = client else { return }
+        // Nothing was prepared (no rows came): there is no staging table to swap in.
+        guard config.mode == .replace, !schema.fields.isEmpty, let db = client else { return }
         let columns = schema.fields.map { PostgresSQL.quote($0.name) }.joined(separator: ", ")
         // One transaction: readers see the old rows until the new ones are all there.
         for statement in ["BEGIN", "DELETE FROM \(target)", "INSERT INTO \(target) (\(columns)) SELECT \(columns) FROM \(replaceTable)",

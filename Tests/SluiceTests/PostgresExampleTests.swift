@@ -1,0 +1,32 @@
+import Foundation
+import Sluice
+import Testing
+
+extension PostgresTests {
+    /// examples/nba: teams before games and players (foreign keys hold), a broken independent
+    /// pipeline fails alone, and a re-run leaves the tables identical.
+    @Test func nbaExampleLoadsInDependencyOrder() throws {
+        let dir = try makeTemporaryDirectory("nba")
+        try copyDirectory(SluiceProcess.packageRoot.appendingPathComponent("examples/nba").path, to: dir + "/nba")
+        let schema = "nba_\(UInt32.random(in: 0...UInt32.max))"
+        // The example's tables live in schema nba; give this run its own.
+        let yaml = try String(contentsOfFile: dir + "/nba/sluice.yaml", encoding: .utf8).replacingOccurrences(of: "table: nba.", with: "table: \(schema).")
+            .replacingOccurrences(of: "\"nba.teams(team_id)\"", with: "\"\(schema).teams(team_id)\"")
+        try write(yaml, to: dir + "/nba/sluice.yaml")
+        let env = ["PG_URL": try Self.serverURL()]
+        let first = try SluiceProcess.run(["run", "--json"], in: dir + "/nba", environment: env)
+        let summary = try RunSummary.parse(first.stdout)
+        #expect(summary.status == "partial")
+        #expect(summary.pipelines.map { "\($0.name):\($0.status):\($0.records_written)" }.sorted()
+                == ["arenas:failed:0", "games:succeeded:4", "players:succeeded:6", "teams:succeeded:4"], "\(first.stderr)")
+        let snapshot = """
+            SELECT g.game_id, h.abbreviation, a.abbreviation, g.game_date, (SELECT count(*) FROM \(schema).players p WHERE p.team_id = h.team_id)
+            FROM \(schema).games g JOIN \(schema).teams h ON h.team_id = g.home_team_id JOIN \(schema).teams a ON a.team_id = g.away_team_id ORDER BY 1
+            """
+        let before = try Self.psql(snapshot)
+        #expect(before == ["1001|BOS|LAL|2024-10-22|2", "1002|GSW|MIA|2024-10-23|1", "1003|LAL|GSW|2024-10-25|2", "1004|MIA|BOS|2024-10-26|1"])
+        #expect(try Self.psql("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = '\(schema)'::regnamespace") == ["3"])
+        _ = try SluiceProcess.run(["run", "--full-refresh"], in: dir + "/nba", environment: env)
+        #expect(try Self.psql(snapshot) == before)
+    }
+}

@@ -30,3 +30,39 @@ extension PostgresTests {
         #expect(try Self.psql(snapshot) == before)
     }
 }
+
+extension PostgresTests {
+    /// `sluice doctor`: every problem found without moving data, each with a fix.
+    @Test func doctorFindsEachProblemWithAFix() throws {
+        let s = try Self.freshSchema("doctor")
+        try Self.psql("CREATE TABLE \(s).present (id int PRIMARY KEY)")
+        let dir = try makeTemporaryDirectory("doctor")
+        try project("""
+            pipelines:
+              good:
+                source: { type: postgres, url: "$URL", table: \(s).present }
+                sink: { type: postgres, url: "$URL", table: \(s).copy }
+              missing_table:
+                source: { type: postgres, url: "$URL", table: \(s).absent }
+                sink: { type: sqlite, path: out/w.db, table: t }
+              unreachable:
+                source: { type: files, path: "nothing/*.csv", format: csv }
+                sink: { type: postgres, url: "postgres://nobody:secret@127.0.0.1:1/db", table: t }
+            """, in: dir)
+        let result = try SluiceProcess.run(["doctor", "--json"], in: dir)
+        #expect(result.status == 1)
+        struct Report: Decodable {
+            struct Check: Decodable { var pipeline: String; var component: String; var ok: Bool; var message: String; var fix: String? }
+            var ok: Bool
+            var checks: [Check]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(!report.ok)
+        let status = Dictionary(report.checks.map { ("\($0.pipeline)/\($0.component)", $0.ok) }, uniquingKeysWith: { a, _ in a })
+        #expect(status == ["good/source postgres": true, "good/sink postgres": true, "missing_table/source postgres": false,
+                           "missing_table/sink sqlite": true, "unreachable/source files": false, "unreachable/sink postgres": false])
+        #expect(report.checks.filter { !$0.ok }.allSatisfy { $0.fix != nil })
+        #expect(report.checks.first { $0.pipeline == "missing_table" }?.message.contains("does not exist") == true)
+        #expect(!result.stdout.contains("secret"))
+    }
+}

@@ -118,8 +118,9 @@ public final class PostgresClient: @unchecked Sendable {
         }
     }
 
-    /// Runs one parameterised statement and returns its rows as text (NULL as nil). For small
-    /// results: catalog lookups, state.
+    /// Runs one parameterised statement and returns its rows' bytes as strings (NULL as nil). For
+    /// small results: catalog lookups, state. Results come in binary format, so select non-text
+    /// values `::text`.
     public func rows(_ sql: String, _ parameters: [String?] = []) async throws -> [[String?]] {
         var out: [[String?]] = []
         try await stream(sql, parameters) { row in out.append(row.map { $0.bytes.map { String(buffer: $0) } }) }

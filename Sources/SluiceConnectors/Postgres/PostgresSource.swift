@@ -205,7 +205,7 @@ struct PostgresRelation {
             from = "(\(query ?? "")) AS sluice_src"
         }
         let rows = try await db.rows("""
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, bt.typname, a.attnotnull
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory::text, bt.typname::text, a.attnotnull::text
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_type t ON t.oid = a.atttypid
             JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END

@@ -105,7 +105,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
                                   fix: "create it, or set create: true on the sink")
             }
             try await db.execute("SELECT pg_advisory_xact_lock(\(Self.ddlLock))")
-            try await db.execute(createTable(target, schema: schema, constraints: true).replacingOccurrences(of: "CREATE TABLE", with: "CREATE TABLE IF NOT EXISTS"))
+            try await db.execute(createTable(target, schema: schema))
             tableColumns = try await existingColumns(db, table: tableName)
         } else {
             for field in schema.fields where tableColumns![field.name] == nil {
@@ -137,22 +137,21 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         }
     }
 
-    func createTable(_ name: String, schema: Schema, constraints: Bool) -> String {
+    /// The table for `schema`: NOT NULL, primary key and foreign keys (`references`) included.
+    func createTable(_ name: String, schema: Schema) -> String {
         var parts = schema.fields.map { f in
-            PostgresSQL.quote(f.name) + " " + PostgresTypes.sqlType(f.type) + (f.nullable || !constraints ? "" : " NOT NULL")
+            PostgresSQL.quote(f.name) + " " + PostgresTypes.sqlType(f.type) + (f.nullable ? "" : " NOT NULL")
         }
-        if constraints {
-            let pk = schema.primaryKey.map(PostgresSQL.quote)
-            if !pk.isEmpty { parts.append("PRIMARY KEY (\(pk.joined(separator: ", ")))") }
-            for (column, reference) in schemaConfig.references.sorted(by: { $0.key < $1.key }) where schema[column] != nil {
-                // references: table(column), checked by the config reader to be plain names.
-                let open = reference.firstIndex(of: "(")!
-                let (refSchema, refTable) = PostgresSQL.split(String(reference[..<open]), defaultSchema: schemaName)
-                let refColumn = reference[reference.index(after: open)..<reference.index(before: reference.endIndex)]
-                parts.append("FOREIGN KEY (\(PostgresSQL.quote(column))) REFERENCES \(PostgresSQL.qualified(refSchema, refTable)) (\(PostgresSQL.quote(String(refColumn))))")
-            }
+        let pk = schema.primaryKey.map(PostgresSQL.quote)
+        if !pk.isEmpty { parts.append("PRIMARY KEY (\(pk.joined(separator: ", ")))") }
+        for (column, reference) in schemaConfig.references.sorted(by: { $0.key < $1.key }) where schema[column] != nil {
+            // references: table(column), checked by the config reader to be plain names.
+            let open = reference.firstIndex(of: "(")!
+            let (refSchema, refTable) = PostgresSQL.split(String(reference[..<open]), defaultSchema: schemaName)
+            let refColumn = reference[reference.index(after: open)..<reference.index(before: reference.endIndex)]
+            parts.append("FOREIGN KEY (\(PostgresSQL.quote(column))) REFERENCES \(PostgresSQL.qualified(refSchema, refTable)) (\(PostgresSQL.quote(String(refColumn))))")
         }
-        return "CREATE TABLE \(name) (\(parts.joined(separator: ", ")))"
+        return "CREATE TABLE IF NOT EXISTS \(name) (\(parts.joined(separator: ", ")))"
     }
 
     private func existingColumns(_ db: PostgresClient, table: String) async throws -> [String: String] {

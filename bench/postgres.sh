@@ -10,6 +10,8 @@
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$BENCH_DIR")"
+# shellcheck source=lib/project.sh
+source "$BENCH_DIR/lib/project.sh"
 ROWS=2000000
 RUNS=3
 while [ $# -gt 0 ]; do
@@ -48,29 +50,10 @@ q "CREATE SCHEMA IF NOT EXISTS bench" >/dev/null
 COLUMNS='order_id bigint PRIMARY KEY, customer_id bigint, email text, country text, amount numeric(12,2),
          quantity bigint, status text, created_at timestamptz, note text'
 
-project() { # MODE TABLE
-    cat >"$WORK/$1.yaml" <<EOF
-version: 1
-state: "$WORK/state-$1.db"
-pipelines:
-  bench_$1:
-    source: { type: files, path: "$DATA", format: csv, incremental: none }
-    schema:
-      columns:
-        order_id: { type: int64, primary_key: true }
-        customer_id: { type: int64 }
-        email: { type: string }
-        country: { type: string }
-        amount: { type: "decimal(12,2)" }
-        quantity: { type: int64 }
-        status: { type: string }
-        created_at: { type: timestamp }
-        note: { type: string }
-    sink: { type: postgres, url: "$URL", table: bench.$2, mode: $1 }
-EOF
-}
-project append orders_sluice_append
-project merge orders_sluice_merge
+for mode in append merge; do
+    write_sluice_project "$WORK/$mode.yaml" "$DATA" csv "$WORK/state-$mode" \
+        "{ type: postgres, url: \"$URL\", table: bench.orders_sluice_$mode, mode: $mode }"
+done
 
 prepare() { # TOOL: drop the target (and Sluice's positions) so every run is a first load
     case "$1" in
@@ -94,7 +77,7 @@ for tool in sluice-append sluice-merge psql-copy; do
     rss=0
     for run in $(seq 1 "$RUNS"); do
         prepare "$tool"
-        rm -f "$WORK"/state-*.db
+        rm -rf "$WORK"/state-*
         /usr/bin/time -f "%e %M" -o "$WORK/time" bash -c "$(command_for "$tool")" >"$WORK/$tool.log" 2>&1 \
             || { echo "[bench] $tool failed: $(tail -3 "$WORK/$tool.log")" >&2; break; }
         read -r secs kb <"$WORK/time"

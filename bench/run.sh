@@ -10,6 +10,8 @@
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib/project.sh
+source "$BENCH_DIR/lib/project.sh"
 SLUICE="${SLUICE:-$(cd "$BENCH_DIR/.." && pwd)/.build/release/sluice}"
 PY="$BENCH_DIR/.venv/bin/python"
 SYS_PY="${PYTHON:-python3}"
@@ -255,32 +257,10 @@ check_tool() {
     esac
 }
 
-# Sink lines for write_sluice_project.
+# Sink lines for write_sluice_project (bench/lib/project.sh).
 sink_sqlite() { printf '{ type: sqlite, path: "%s", table: orders, mode: %s }' "$1" "$2"; } # OUT_DB MODE
 sink_parquet() { printf '{ type: files, path: "%s", format: parquet, compression: %s }' "$1" "$CODEC"; } # OUT_DIR
 
-write_sluice_project() { # PROJECT INPUT FORMAT STATE_DIR SINK
-    local project="$1" input="$2" format="$3" state="$4" sink="$5"
-    cat >"$project" <<EOF
-version: 1
-state: "$state/state.db"
-pipelines:
-  orders:
-    source: { type: files, path: "$input", format: $format, incremental: none }
-    schema:
-      columns:
-        order_id: { type: int64, primary_key: true }
-        customer_id: { type: int64 }
-        email: { type: string }
-        country: { type: string }
-        amount: { type: "decimal(12,2)" }
-        quantity: { type: int64 }
-        status: { type: string }
-        created_at: { type: timestamp }
-        note: { type: string }
-    sink: $sink
-EOF
-}
 
 # prepare_tool WORKLOAD TOOL DIR INPUT: removes old outputs, sets CMD (array) and OUTFILE.
 CMD=()

@@ -114,7 +114,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
             }
         }
         primaryKey = schema.primaryKey
-        if primaryKey.isEmpty { primaryKey = try await tablePrimaryKey(db) }
+        if primaryKey.isEmpty { primaryKey = try await PostgresRelation.primaryKey(db, schema: schemaName, table: tableName) }
         if config.mode == .merge, primaryKey.isEmpty {
             throw SluiceError(.sink, "merge into \(schemaName).\(tableName) needs a primary key, and neither the schema nor the table has one",
                               component: Self.component, fix: "mark the key columns with primary_key: true under schema.columns")
@@ -163,16 +163,6 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         var out: [String: String] = [:]
         for row in rows { if let name = row[0] { out[name] = row[1] ?? "" } }
         return out
-    }
-
-    private func tablePrimaryKey(_ db: PostgresClient) async throws -> [String] {
-        try await db.rows("""
-            SELECT a.attname FROM pg_index i
-            JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-            WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord
-            """, [schemaName, tableName]).compactMap { $0[0] }
     }
 
     // MARK: Units
@@ -233,11 +223,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         PostgresCopyEncoder.encode(clean, columns: present, into: &payload)
         let names = order.enumerated().compactMap { k, i in i == nil ? nil : (stageName == nil ? schema.fields[k].name : "c\(k)") }
         let bytes = payload
-        if let stageName {
-            try await db.copy(into: stageName, columns: names) { writer in try await writer.write(ByteBuffer(bytes: bytes)) }
-        } else {
-            try await db.copy(into: tableName, columns: names) { writer in try await writer.write(ByteBuffer(bytes: bytes)) }
-        }
+        try await db.copy(into: stageName ?? tableName, columns: names) { writer in try await writer.write(ByteBuffer(bytes: bytes)) }
         return rejected
     }
 

@@ -114,12 +114,12 @@ public struct PostgresSource: Source {
                 parameters = [position.cursor] + position.key
             }
             sql += " ORDER BY \(orderSQL) LIMIT \(config.batchSize)"
-            var last: [String?] = []
+            var lastRow: PostgresRow?
             try await db.stream(sql, parameters) { row in
-                let cells = Array(row)
-                builder.append(cells.prefix(relation.columns.count))
-                last = cells.suffix(order.count).map { $0.bytes.map { String(buffer: $0) } }
+                builder.append(row.prefix(relation.columns.count))
+                lastRow = row
             }
+            let last = lastRow?.dropFirst(relation.columns.count).map { $0.bytes.map { String(buffer: $0) } } ?? []
             let pageRows = builder.rows
             guard pageRows > 0 else { break }
             guard let cursor = last.first ?? nil else { break }
@@ -164,8 +164,6 @@ struct BatchBuilder {
         ordinal += 1
         raw.origins.append(ordinal)
     }
-
-    mutating func append(_ row: PostgresRow) { append(Array(row)) }
 
     /// The rows so far, typed; rows whose values do not convert come back as rejections.
     mutating func take() -> SourceBatch {
@@ -218,17 +216,19 @@ struct PostgresRelation {
         let columns = rows.map { r in
             PostgresTypes.Column(name: r[0] ?? "", sqlType: r[1] ?? "text", category: r[2] ?? "S", baseType: r[3] ?? "text", nullable: r[4] != "true")
         }
-        var primaryKey: [String] = []
-        if table != nil {
-            primaryKey = try await db.rows("""
-                SELECT a.attname FROM pg_index i
-                JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-                WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord
-                """, [schema, name]).compactMap { $0[0] }
-        }
+        let primaryKey = table == nil ? [] : try await Self.primaryKey(db, schema: schema, table: name)
         return PostgresRelation(columns: columns, primaryKey: primaryKey, from: from)
+    }
+
+    /// The primary key columns of `schema.table`, in key order (empty without one).
+    static func primaryKey(_ db: PostgresClient, schema: String, table: String) async throws -> [String] {
+        try await db.rows("""
+            SELECT a.attname FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+            WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord
+            """, [schema, table]).compactMap { $0[0] }
     }
 }
 

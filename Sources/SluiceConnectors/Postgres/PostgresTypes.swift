@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceFormats
 
 /// How PostgreSQL types map to Sluice types and back.
 ///
@@ -76,56 +77,33 @@ enum PostgresTypes {
 
 /// Renders record batches in PostgreSQL's COPY text format: tab-separated, `\N` for NULL,
 /// backslash escapes for backslash, tab, newline and carriage return.
-struct PostgresCopyEncoder {
-    /// Appends rows `range` of `batch` (columns in `order`) to `out`.
+enum PostgresCopyEncoder {
+    /// Appends every row of `batch`, the columns at indices `order` in that order, to `out`.
     static func encode(_ batch: RecordBatch, columns order: [Int], into out: inout [UInt8]) {
         let columns = order.map { batch.columns[$0] }
-        var scratch: [UInt8] = []
         for row in 0..<batch.rowCount {
             for (k, column) in columns.enumerated() {
                 if k > 0 { out.append(9) }
                 if column.isNull(row) { out.append(92); out.append(78); continue }
                 switch column.type {
-                case .int64:
-                    appendInteger(column.int64s[row], to: &out)
                 case .string, .json:
                     column.withBytes(at: row) { appendEscaped($0, to: &out) }
                 case .bytes:
                     // bytea hex input `\x…`, its backslash escaped for COPY.
                     out.append(92); out.append(92); out.append(120)
-                    column.withBytes(at: row) { bytes in
-                        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-                        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-                    }
+                    column.withBytes(at: row) { out.append(contentsOf: $0.hexString.utf8) }
                 case .bool:
                     out.append(column.bools[row] ? 116 : 102)
                 case .double:
                     let d = column.doubles[row]
-                    if d.isNaN { out += Array("NaN".utf8) }
-                    else if d.isInfinite { out += Array((d < 0 ? "-Infinity" : "Infinity").utf8) }
-                    else { out += Array("\(d)".utf8) }
+                    let text = d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : Value.formatDouble(d)
+                    out.append(contentsOf: text.utf8)
                 default:
-                    // decimal, date, timestamp: their ISO / plain text forms.
-                    scratch.removeAll(keepingCapacity: true)
-                    scratch += Array(column.value(at: row).text.utf8)
-                    out += scratch
+                    // int64, decimal, date, timestamp: the same digits and ISO forms as CSV output.
+                    ValueWriter.appendText(column, row, to: &out)
                 }
             }
             out.append(10)
-        }
-    }
-
-    @inline(__always) static func appendInteger(_ v: Int64, to out: inout [UInt8]) {
-        if v == 0 { out.append(48); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = v.magnitude
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while n > 0 { d[count] = UInt8(n % 10) + 48; n /= 10; count += 1 }
-            if v < 0 { out.append(45) }
-            for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
         }
     }
 

@@ -63,6 +63,9 @@ PEERS=(
     "polars|import polars"
     "dlt[duckdb]|import dlt, duckdb"
     "dlt[sqlalchemy]|import dlt, sqlalchemy"
+    "adbc-driver-postgresql|import adbc_driver_postgresql.dbapi"
+    "dlt[postgres,parquet]|import dlt, psycopg2, pyarrow"
+    "connectorx|import connectorx"
 )
 
 failed=()
@@ -89,7 +92,8 @@ else
 fi
 "$PY" - <<'PYEOF' >&2 || true
 import importlib
-for mod in ["pyarrow", "adbc_driver_manager", "adbc_driver_sqlite", "pandas", "duckdb", "polars", "dlt", "sqlalchemy"]:
+for mod in ["pyarrow", "adbc_driver_manager", "adbc_driver_sqlite", "adbc_driver_postgresql", "pandas", "duckdb", "polars",
+            "dlt", "sqlalchemy", "psycopg2", "connectorx"]:
     try:
         m = importlib.import_module(mod)
         print(f"[setup]   {mod:22s} {getattr(m, '__version__', '?')}")

@@ -141,6 +141,47 @@ import Testing
         #expect(try RunSummary.parse(run.stdout).pipeline("events")?.records_read == 0)
     }
 
+    /// merge takes three paths (see PostgresSink+Merge): a unit with a repeated key (the last row
+    /// wins), a unit of distinct keys into a table that has some of them (update, then insert the
+    /// rest), and a key another session inserts while the unit is applied (redone with ON CONFLICT).
+    @Test func mergeKeepsTheLastRowPerKeyOnEveryPath() throws {
+        let s = try Self.freshSchema("merge")
+        // A table Sluice did not create: integer and uuid keys compared with Sluice's bigint/text.
+        try Self.psql("CREATE TABLE \(s).items (id integer, code uuid, n integer, label text, PRIMARY KEY (id, code))")
+        let dir = try makeTemporaryDirectory("pg-merge")
+        let code = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        try write("id,code,n,label\n1,\(code),1,one\n2,\(code),1,two\n3,\(code),1,three-first\n3,\(code),2,three-last\n", to: dir + "/data/a.csv")
+        try project("""
+            pipelines:
+              items:
+                source: { type: files, path: "data/*.csv" }
+                schema: { columns: { id: { type: int64, primary_key: true }, code: { type: string, primary_key: true } } }
+                sink: { type: postgres, url: "$URL", table: \(s).items, mode: merge }
+            """, in: dir)
+        func table() throws -> [String] { try Self.psql("SELECT id, n, label FROM \(s).items ORDER BY id") }
+        var run = try SluiceProcess.run(["run"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try table() == ["1|1|one", "2|1|two", "3|2|three-last"])
+
+        try write("id,code,n,label\n2,\(code),5,two-updated\n4,\(code),1,four\n", to: dir + "/data/b.csv")
+        run = try SluiceProcess.run(["run"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try table() == ["1|1|one", "2|5|two-updated", "3|2|three-last", "4|1|four"])
+
+        // Another session inserts key 6 and commits only while Sluice's insert waits on it.
+        try write("id,code,n,label\n5,\(code),1,five\n6,\(code),1,six-sluice\n", to: dir + "/data/c.csv")
+        let sqlFile = dir + "/concurrent.sql"
+        try write("BEGIN; INSERT INTO \(s).items VALUES (6, '\(code)', 0, 'six-other'); SELECT pg_sleep(2); COMMIT;", to: sqlFile)
+        let committed = dir + "/concurrent.committed"
+        system("(psql '\(try Self.serverURL())' -X -q -v ON_ERROR_STOP=1 -f \(sqlFile) && touch \(committed)) >/dev/null 2>&1 </dev/null &")
+        usleep(500_000)
+        run = try SluiceProcess.run(["run"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        // The other session's row went in first, so Sluice's insert really met it.
+        #expect(FileManager.default.fileExists(atPath: committed))
+        #expect(try table() == ["1|1|one", "2|5|two-updated", "3|2|three-last", "4|1|four", "5|1|five", "6|1|six-sluice"])
+    }
+
     @Test func namesAndValuesWithQuotesLoadAsData() throws {
         let s = try Self.freshSchema("inject")
         let dir = try makeTemporaryDirectory("pg-inject")
@@ -213,7 +254,8 @@ import Testing
 
     @Test func killNineDuringLoadsLosesAndDuplicatesNothing() throws {
         let s = try Self.freshSchema("crash")
-        let dir = try ordersProject(schema: s)
+        // Large enough that a load outlasts most kill moments: 200,000 rows per pipeline.
+        let dir = try ordersProject(schema: s, files: 40, rows: 5000)
         let started = Date()
         let probe = try SluiceProcess.run(["run", "--dry-run"], in: dir)
         #expect(probe.status == 0, "\(probe.stderr)")
@@ -231,7 +273,7 @@ import Testing
         #expect(killed >= 7, "only \(killed) runs were killed while running (\(Date().timeIntervalSince(started))s)")
         let final = try SluiceProcess.run(["run", "--json"], in: dir)
         #expect(final.status == 0, "\(final.stderr)")
-        try expectExactlyOnce(schema: s, total: 30 * 2000)
+        try expectExactlyOnce(schema: s, total: 40 * 5000)
         // Nothing left in flight: no open transactions from killed runs hold locks or rows.
         #expect(try Self.psql("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'") == ["0"])
     }

@@ -5,13 +5,13 @@ import SluiceCore
 
 /// Loads batches into a PostgreSQL table, exactly once.
 ///
-/// Each unit is one transaction: its rows (COPY FROM STDIN, the fastest path postgres-nio offers)
-/// and its positions in `_sluice_state` commit together, so a crash or an outage before COMMIT
-/// leaves nothing behind and the unit is loaded again in full.
+/// Each unit is one transaction: its rows (one COPY FROM STDIN per unit, the fastest path
+/// postgres-nio offers) and its positions in `_sluice_state` commit together, so a crash or an
+/// outage before COMMIT leaves nothing behind and the unit is loaded again in full.
 /// - `append` copies straight into the table when its names are plain; otherwise, and for
 ///   `merge`, rows are copied into a temporary staging table first.
-/// - `merge` then runs `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT (key) DO UPDATE`; the last
-///   row of a unit wins for a key that occurs twice.
+/// - `merge` then applies the staged rows (`PostgresSink+Merge.swift`); the last row of a unit
+///   wins for a key that occurs twice.
 /// - `replace` loads a staging table during the run and swaps its contents into the table in one
 ///   transaction at the end.
 /// Every value travels as COPY data or a bound parameter; identifiers are quoted.
@@ -21,15 +21,22 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     let endpoint: PostgresEndpoint
     let schemaName: String
     let tableName: String
-    private var client: PostgresClient?
+    var client: PostgresClient?
     /// Columns the table has (name → Sluice type), loaded from the catalog; nil until known.
-    private var tableColumns: [String: String]?
-    private var schema = Schema()
-    private var primaryKey: [String] = []
+    var tableColumns: [String: String]?
+    var schema = Schema()
+    var primaryKey: [String] = []
     /// The temporary table rows are copied into before merge / the staging table of replace.
     private var stageName: String?
     private var stageVersion = 0
     private var stageColumnCount = 0
+    /// Rows copied into the staging table in this unit: their arrival numbers (`sluice_seq`).
+    private var stagedRows = 0
+    /// The COPY open in this unit and the columns it was started with.
+    private var copy: PostgresCopyStream?
+    private var copyColumns: [String] = []
+    /// merge: whether two rows of this unit may share a key (decides how the unit is applied).
+    var keys = UnitKeyTracker()
     private var unitOpen = false
     private var pipeline = ""
 
@@ -97,6 +104,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
 
     public func prepare(schema: Schema, context: RunContext) async throws {
         let db = try db()
+        try await finishCopy()   // DDL cannot run while a COPY is open
         self.schema = schema
         if tableColumns == nil { tableColumns = try await existingColumns(db, table: tableName) }
         if tableColumns!.isEmpty {
@@ -197,16 +205,18 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         try await db.execute("BEGIN")
         unitOpen = true
         stageName = nil
+        stagedRows = 0
+        keys = UnitKeyTracker()
         if copiesDirectly { try await db.execute("SET LOCAL search_path TO \(PostgresSQL.quote(schemaName))") }
     }
 
-    /// A temporary table with columns c0…cN (safe names for COPY) plus an arrival number, emptied
-    /// at each commit.
+    /// A temporary table with columns c0…cN (safe names for COPY) plus the arrival number Sluice
+    /// gives each row, dropped at commit.
     private func createStage(_ db: PostgresClient) async throws {
         stageVersion += 1
         let name = "sluice_stage_\(stageVersion)"
         let columns = schema.fields.enumerated().map { "c\($0.offset) \(PostgresTypes.sqlType($0.element.type))" }
-        try await db.execute("CREATE TEMP TABLE \(name) (\(columns.joined(separator: ", ")), sluice_seq bigserial) ON COMMIT DROP")
+        try await db.execute("CREATE TEMP TABLE \(name) (\(columns.joined(separator: ", ")), sluice_seq bigint) ON COMMIT DROP")
         stageName = name
         stageColumnCount = schema.fields.count
     }
@@ -214,17 +224,33 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     public func write(_ batch: RecordBatch) async throws -> [Rejection] {
         guard batch.rowCount > 0 else { return [] }
         let db = try db()
-        if stageName == nil, !copiesDirectly { try await createStage(db) }
+        if stageName == nil, !copiesDirectly {
+            try await finishCopy()
+            try await createStage(db)
+        }
         let (clean, rejected) = Self.withoutNULCharacters(batch)
         let order = schema.fields.map { f in clean.schema.index(of: f.name) }
+        var names = order.enumerated().compactMap { k, i in i == nil ? nil : (stageName == nil ? schema.fields[k].name : "c\(k)") }
+        if stageName != nil { names.append("sluice_seq") }
+        if copy == nil || copyColumns != names {
+            try await finishCopy()
+            copy = PostgresCopyStream(client: db, table: stageName ?? tableName, columns: names)
+            copyColumns = names
+        }
         var payload: [UInt8] = []
         payload.reserveCapacity(clean.rowCount * 64)
-        let present = order.compactMap { $0 }
-        PostgresCopyEncoder.encode(clean, columns: present, into: &payload)
-        let names = order.enumerated().compactMap { k, i in i == nil ? nil : (stageName == nil ? schema.fields[k].name : "c\(k)") }
-        let bytes = payload
-        try await db.copy(into: stageName ?? tableName, columns: names) { writer in try await writer.write(ByteBuffer(bytes: bytes)) }
+        PostgresCopyEncoder.encode(clean, columns: order.compactMap { $0 }, sequenceFrom: stageName == nil ? nil : stagedRows, into: &payload)
+        if stageName != nil { stagedRows += clean.rowCount }
+        if config.mode == .merge { keys.note(clean, key: primaryKey) }
+        try await copy!.send(payload)
         return rejected
+    }
+
+    /// Ends the open COPY, if any, once the server has taken its rows.
+    private func finishCopy() async throws {
+        guard let open = copy else { return }
+        copy = nil
+        try await open.finish()
     }
 
     /// PostgreSQL text cannot hold the NUL character: such rows are rejected, not the batch.
@@ -245,22 +271,18 @@ public final class PostgresSink: Sink, @unchecked Sendable {
 
     public func commit(_ unit: WorkUnit, state: [StateEntry]) async throws {
         let db = try db()
+        try await finishCopy()
         if let stageName {
-            let columns = schema.fields.map { PostgresSQL.quote($0.name) }
-            let stageColumns = schema.fields.indices.map { "c\($0)" }
-            let destination = config.mode == .replace ? replaceTable : target
-            var sql = "INSERT INTO \(destination) (\(columns.joined(separator: ", "))) "
             if config.mode == .merge {
-                let keyColumns = primaryKey.compactMap { key in schema.index(of: key).map { "c\($0)" } }
-                sql += "SELECT DISTINCT ON (\(keyColumns.joined(separator: ", "))) \(stageColumns.joined(separator: ", ")) FROM \(stageName) "
-                sql += "ORDER BY \(keyColumns.joined(separator: ", ")), sluice_seq DESC "
-                let keys = primaryKey.map(PostgresSQL.quote)
-                let updates = schema.fields.filter { !primaryKey.contains($0.name) }.map { "\(PostgresSQL.quote($0.name)) = EXCLUDED.\(PostgresSQL.quote($0.name))" }
-                sql += "ON CONFLICT (\(keys.joined(separator: ", "))) " + (updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET \(updates.joined(separator: ", "))")
+                try await merge(from: stageName, db: db)
             } else {
-                sql += "SELECT \(stageColumns.joined(separator: ", ")) FROM \(stageName) ORDER BY sluice_seq"
+                let columns = schema.fields.map { PostgresSQL.quote($0.name) }
+                let stageColumns = schema.fields.indices.map(staged)
+                let destination = config.mode == .replace ? replaceTable : target
+                try await db.execute("""
+                    INSERT INTO \(destination) (\(columns.joined(separator: ", "))) SELECT \(stageColumns.joined(separator: ", ")) FROM \(stageName) s ORDER BY sluice_seq
+                    """)
             }
-            try await db.execute(sql)
         }
         for entry in state {
             try await db.stream("""
@@ -274,6 +296,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     }
 
     public func rollback(_ unit: WorkUnit) async throws {
+        await copy?.abort()
+        copy = nil
         guard unitOpen, let client else { return }
         unitOpen = false
         stageName = nil
@@ -293,6 +317,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     }
 
     public func close() async {
+        await copy?.abort()
+        copy = nil
         if unitOpen { try? await client?.execute("ROLLBACK") }
         await client?.close()
         client = nil

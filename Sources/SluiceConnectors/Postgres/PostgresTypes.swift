@@ -78,8 +78,9 @@ enum PostgresTypes {
 /// Renders record batches in PostgreSQL's COPY text format: tab-separated, `\N` for NULL,
 /// backslash escapes for backslash, tab, newline and carriage return.
 enum PostgresCopyEncoder {
-    /// Appends every row of `batch`, the columns at indices `order` in that order, to `out`.
-    static func encode(_ batch: RecordBatch, columns order: [Int], into out: inout [UInt8]) {
+    /// Appends every row of `batch`, the columns at indices `order` in that order, to `out`; with
+    /// `sequenceFrom`, each row ends with one more column, its number counting from that value.
+    static func encode(_ batch: RecordBatch, columns order: [Int], sequenceFrom: Int? = nil, into out: inout [UInt8]) {
         let columns = order.map { batch.columns[$0] }
         for row in 0..<batch.rowCount {
             for (k, column) in columns.enumerated() {
@@ -102,6 +103,10 @@ enum PostgresCopyEncoder {
                     // int64, decimal, date, timestamp: the same digits and ISO forms as CSV output.
                     ValueWriter.appendText(column, row, to: &out)
                 }
+            }
+            if let first = sequenceFrom {
+                out.append(9)
+                ValueWriter.appendInt(Int64(first + row), to: &out)
             }
             out.append(10)
         }

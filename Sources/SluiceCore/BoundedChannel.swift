@@ -1,17 +1,18 @@
-/// A bounded single-consumer queue between pipeline stages: `send` suspends while the queue is
-/// full, so a slow sink slows the source down instead of letting memory grow.
-actor BoundedChannel<Element: Sendable> {
+/// A bounded single-consumer queue between tasks (pipeline stages; a sink and its connection):
+/// `send` suspends while the queue is full, so a slow consumer slows the producer down instead of
+/// letting memory grow.
+public actor BoundedChannel<Element: Sendable> {
     private var items: [Element] = []
     private let capacity: Int
     private var waitingSenders: [CheckedContinuation<Void, Never>] = []
     private var waitingReceiver: CheckedContinuation<Element?, Never>?
     private var closed = false
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
+    public init(capacity: Int) { self.capacity = max(1, capacity) }
 
     /// Enqueues an element; returns false if the channel was closed (the element is dropped).
     @discardableResult
-    func send(_ item: Element) async -> Bool {
+    public func send(_ item: Element) async -> Bool {
         while items.count >= capacity, !closed {
             await withCheckedContinuation { waitingSenders.append($0) }
         }
@@ -26,7 +27,7 @@ actor BoundedChannel<Element: Sendable> {
     }
 
     /// The next element, or nil once the channel is closed and drained.
-    func receive() async -> Element? {
+    public func receive() async -> Element? {
         if !items.isEmpty {
             // The queue holds a handful of batches, so removing from the front is cheap, and a
             // consumed batch must not stay referenced.
@@ -39,7 +40,7 @@ actor BoundedChannel<Element: Sendable> {
     }
 
     /// No more elements will be accepted; pending receivers get nil after the queue drains.
-    func close() {
+    public func close() {
         closed = true
         waitingReceiver?.resume(returning: nil)
         waitingReceiver = nil

@@ -17,13 +17,20 @@ from dlt.sources.sql_database import sql_table  # noqa: E402
 from parquet_codec import parquet_codec  # noqa: E402
 
 
+def with_password(url: str) -> str:
+    """dlt insists on a password; the benchmark's throwaway server trusts local users, so any will do."""
+    url = url.replace("postgres://", "postgresql://", 1)
+    scheme, rest = url.split("://", 1)
+    userinfo, _, host = rest.rpartition("@")
+    return url if not userinfo or ":" in userinfo else f"{scheme}://{userinfo}:unused@{host}"
+
+
 def main(url: str, qualified: str, out: str, backend: str) -> None:
     schema, table = qualified.split(".")
     work = tempfile.mkdtemp(prefix="dlt-bench-")
     os.environ["DLT_DATA_DIR"] = work
     os.environ["NORMALIZE__DATA_WRITER__COMPRESSION"] = parquet_codec()
-    url = url.replace("postgres://", "postgresql://", 1)
-    source = sql_table(credentials=url, schema=schema, table=table, backend=backend, chunk_size=100_000)
+    source = sql_table(credentials=with_password(url).replace("postgresql://", "postgresql+psycopg2://", 1), schema=schema, table=table, backend=backend, chunk_size=100_000)
     pipeline = dlt.pipeline(pipeline_name="bench_pg_parquet", pipelines_dir=os.path.join(work, "pipelines"),
                             destination=dlt.destinations.filesystem(bucket_url="file://" + os.path.abspath(out)),
                             dataset_name="bench", progress=None)

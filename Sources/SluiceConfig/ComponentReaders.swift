@@ -53,24 +53,20 @@ enum SourceReader {
     }
 
     static func readPostgres(_ node: ConfigNode) -> PostgresSourceConfig? {
-        guard let o = node.object(allowed: ["type", "url", "table", "query", "mode", "cursor_field", "primary_key", "batch_size", "tables", "slot"]),
+        guard let o = node.object(allowed: ["type", "url", "table", "query", "mode", "cursor_field", "primary_key", "batch_size", "tables",
+                                            "slot", "snapshot", "poll_interval", "heartbeat", "replica_identity"]),
               let url = o.required("url")?.string() else { return nil }
         var c = PostgresSourceConfig(url: url)
         c.table = o["table"]?.string()
         c.query = o["query"]?.string()
-        if let m = o["mode"] {
-            if m.string() == "cdc" {
-                m.problem("\(m.path): change data capture (mode: cdc) is not available in this version of sluice; use full or incremental")
-            } else if let v = m.oneOf(PostgresReadMode.self, PostgresReadMode.allCases) {
-                c.mode = v
-            }
-        }
-        for key in ["tables", "slot"] where o[key] != nil {
-            o[key]?.problem("\(node.path).\(key): only used with mode: cdc, which this version does not have")
-        }
+        if let v = o["mode"]?.oneOf(PostgresReadMode.self, PostgresReadMode.allCases) { c.mode = v }
         c.cursorField = o["cursor_field"]?.string()
         if let pk = o["primary_key"] { c.primaryKey = pk.strings() ?? pk.string().map { [$0] } ?? [] }
         if let b = o["batch_size"]?.int(min: 1) { c.batchSize = min(b, 1_000_000) }
+        if c.mode == .cdc { return readChangeCapture(node, o, c) }
+        for key in ["tables", "slot", "snapshot", "poll_interval", "heartbeat", "replica_identity"] where o[key] != nil {
+            o[key]?.problem("\(node.path).\(key): only used with mode: cdc")
+        }
         switch (c.table, c.query) {
         case (nil, nil): node.problem("\(node.path): set either table: (schema.table) or query: (a SELECT)")
         case (.some, .some): node.problem("\(node.path): set table: or query:, not both")
@@ -82,6 +78,35 @@ enum SourceReader {
         if c.mode == .full, let f = o["cursor_field"] { f.problem("\(f.path): only used with mode: incremental") }
         if c.query != nil, c.mode == .incremental, c.primaryKey.isEmpty {
             node.problem("\(node.path): an incremental query needs primary_key: (the columns that break cursor ties)")
+        }
+        return c
+    }
+
+    /// `mode: cdc`: `tables` (or one `table`), the slot and how the stream starts.
+    static func readChangeCapture(_ node: ConfigNode, _ o: ObjectReader, _ base: PostgresSourceConfig) -> PostgresSourceConfig? {
+        var c = base
+        if let t = o["tables"] { c.tables = t.strings() ?? t.string().map { [$0] } ?? [] }
+        if let t = c.table { c.tables.append(t); c.table = nil }
+        if c.tables.isEmpty { node.problem("\(node.path): mode: cdc needs tables: [schema.table, …]") }
+        if o["query"] != nil { o["query"]?.problem("\(node.path).query: mode: cdc reads tables, not queries") }
+        if o["cursor_field"] != nil { o["cursor_field"]?.problem("\(node.path).cursor_field: only used with mode: incremental") }
+        if let s = o["slot"], let name = s.string() {
+            // Slot names are plain identifiers: lower-case letters, digits and underscores.
+            if name.range(of: "^[a-z0-9_]{1,63}$", options: .regularExpression) == nil {
+                s.problem("\(s.path): a replication slot name has only lower-case letters, digits and underscores (at most 63)")
+            } else {
+                c.slot = name
+            }
+        }
+        if let v = o["snapshot"]?.oneOf(SnapshotMode.self, SnapshotMode.allCases) { c.snapshot = v }
+        if let v = o["poll_interval"]?.duration() { c.pollInterval = max(v, 0.01) }
+        if let v = o["heartbeat"]?.duration() { c.heartbeat = v }
+        if let r = o["replica_identity"], let v = r.string() {
+            switch v {
+            case "full": c.fullReplicaIdentity = true
+            case "keep": c.fullReplicaIdentity = false
+            default: r.problem("\(r.path): must be full (set REPLICA IDENTITY FULL on the tables) or keep (leave it as it is)")
+            }
         }
         return c
     }

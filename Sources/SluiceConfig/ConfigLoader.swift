@@ -123,7 +123,7 @@ public enum ConfigLoader {
         let onError = o["on_error"].map { readOnError($0) } ?? OnErrorConfig()
         let pipelineRetry = o["retry"].map { readRetry($0, base: retry) } ?? retry
         let pipelineBatch = o["batch"].map { readBatch($0, base: batch) } ?? batch
-        guard let source, let sink else { return nil }
+        guard var source, let sink else { return nil }
         if case .files(let f) = sink, f.mode != .append {
             o["sink"]?.problem("\(name).sink.mode: files sinks only append (each source unit writes its own files)")
         }
@@ -132,8 +132,26 @@ public enum ConfigLoader {
         if sink.mode == .merge, schema.declared.primaryKey.isEmpty, !sourceHasKey {
             o["sink"]?.problem("\(name).sink.mode: merge needs a primary key: mark a column with `primary_key: true` under schema.columns")
         }
+        if case .postgres(var p) = source, p.mode == .cdc {
+            p.slot = p.slot ?? "sluice_\(name)"
+            p.emitsRows = sink.mode == .replicate
+            source = .postgres(p)
+            if sink.mode == .merge || sink.mode == .replace {
+                o["sink"]?.problem("\(name).sink.mode: a CDC source's changes go to mode: replicate (apply them) or mode: append (keep the change log)")
+            }
+            if sink.mode == .replicate, p.tables.count > 1 {
+                o["source"]?.problem("\(name).source.tables: mode: replicate applies one table per pipeline; give each table its own pipeline (and slot), or append the change log of several")
+            }
+            if !transforms.isEmpty, sink.mode == .replicate {
+                o["transforms"]?.problem("\(name).transforms: a replica is applied as the source table is; transforms are for mode: append")
+            }
+        }
         if sink.mode == .replicate {
-            o["sink"]?.problem("\(name).sink.mode: replicate applies change events from a CDC source, which this version does not have")
+            if case .postgres(let p) = source, p.mode == .cdc {
+                if case .files = sink { o["sink"]?.problem("\(name).sink.mode: replicate needs a table (sqlite or postgres sink); files sinks append the change log") }
+            } else {
+                o["sink"]?.problem("\(name).sink.mode: replicate applies change events and needs a CDC source (type: postgres, mode: cdc)")
+            }
         }
         return PipelineConfig(name: name, dependsOn: o["depends_on"]?.strings() ?? [], schedule: o["schedule"]?.string(),
                               source: source, schema: schema, transforms: transforms, onError: onError, sink: sink,

@@ -49,9 +49,18 @@ public enum SourceConfig: Sendable {
     }
 }
 
-public enum PostgresReadMode: String, Sendable, CaseIterable { case full, incremental }
+public enum PostgresReadMode: String, Sendable, CaseIterable { case full, incremental, cdc }
 
-/// `type: postgres` source: a table or a query, read whole (`full`) or past a saved cursor.
+/// What a CDC source does on its first run for a table.
+public enum SnapshotMode: String, Sendable, CaseIterable {
+    /// Read the table's current rows (op `r`), then stream the changes after them.
+    case initial
+    /// Only stream the changes made after the replication slot was created.
+    case never
+}
+
+/// `type: postgres` source: a table or a query, read whole (`full`) or past a saved cursor, or
+/// the change stream of tables (`cdc`).
 public struct PostgresSourceConfig: Sendable {
     public var url: String
     /// `schema.table` (schema defaults to the connection's search path) …
@@ -65,6 +74,22 @@ public struct PostgresSourceConfig: Sendable {
     public var primaryKey: [String] = []
     /// Rows per page (one keyset query, one batch, one checkpoint).
     public var batchSize = 10_000
+    /// cdc: the tables whose changes are read (`schema.table`).
+    public var tables: [String] = []
+    /// cdc: the logical replication slot (created with wal2json when missing). Default `sluice_<pipeline>`.
+    public var slot: String?
+    public var snapshot: SnapshotMode = .initial
+    /// cdc: how often `--follow` looks for new changes. Default 1 s.
+    public var pollInterval = 1.0
+    /// cdc: a heartbeat (a tiny logical message in the WAL) this often while no change of these
+    /// tables arrives, so the slot moves on and the server can recycle WAL. Default 30 s; 0 turns it off.
+    public var heartbeat = 30.0
+    /// cdc: set REPLICA IDENTITY FULL on the tables (full before-images, unchanged TOAST values
+    /// recoverable). Default true.
+    public var fullReplicaIdentity = true
+    /// cdc: set by the loader when the sink applies the changes (`mode: replicate`): records are the
+    /// table's typed rows plus the operation, rather than change envelopes.
+    public var emitsRows = false
     public init(url: String) { self.url = url }
 }
 

@@ -13,6 +13,11 @@ public struct RunContext: Sendable {
     public var batchBytes: Int
     /// The unit being processed (`source_file()`), set by the runtime per unit.
     public var unit: String?
+    /// `--follow`: a streaming source keeps reading (until interrupted) instead of stopping once
+    /// it has caught up.
+    public var follow = false
+    /// `--dry-run`: plan only; a source must not create anything (a replication slot, say).
+    public var dryRun = false
 
     public init(pipeline: String, runID: String, startedAt: Int64 = Temporal.nowMicros(), fullRefresh: Bool = false,
                 baseDirectory: String = ".", batchRows: Int = 16_384, batchBytes: Int = 4 << 20) {
@@ -47,11 +52,17 @@ public struct WorkUnit: Sendable, Hashable {
     public var location: String
     /// Bytes to read, when known (progress and ETA).
     public var sizeBytes: Int64?
+    /// The position this unit (or this step of a unit that commits in steps) starts from, as text;
+    /// nil for a unit read from its beginning every time. Sinks that cannot store positions
+    /// transactionally name a step's output after it, so a step done again replaces its output
+    /// while the steps before it stay.
+    public var start: String?
 
-    public init(id: String, location: String, sizeBytes: Int64? = nil) {
+    public init(id: String, location: String, sizeBytes: Int64? = nil, start: String? = nil) {
         self.id = id
         self.location = location
         self.sizeBytes = sizeBytes
+        self.start = start
     }
 }
 
@@ -110,6 +121,14 @@ public protocol Source: Sendable {
     /// (back-pressure). Returns the state entries to commit with the unit's rows. Throwing fails
     /// the unit; rows already emitted for it are rolled back.
     func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry]
+    /// Called after the sink committed these state entries (a checkpoint or a unit's end), from
+    /// the writing task. A source that must release data upstream (advance a replication slot,
+    /// commit an offset) does it from here, never before.
+    func acknowledge(_ entries: [StateEntry]) async
+}
+
+extension Source {
+    public func acknowledge(_ entries: [StateEntry]) async {}
 }
 
 /// Changes batches. Stateful transforms (deduplicate) are reference types created per run.
@@ -144,4 +163,13 @@ public protocol Sink: AnyObject, Sendable {
     func rollback(_ unit: WorkUnit) async throws
     func finish(context: RunContext) async throws
     func close() async
+}
+
+/// Change records as change-data-capture sources hand them to a sink in `mode: replicate`: the
+/// table's own columns plus one column with the operation.
+public enum ChangeRecords {
+    /// The operation of each row: `c` insert, `u` update, `r` snapshot read (the row is upserted),
+    /// `d` delete (the row carries the old values, at least the key), `t` truncate (the table's
+    /// rows are removed; the row's values are null).
+    public static let operationColumn = "__op"
 }

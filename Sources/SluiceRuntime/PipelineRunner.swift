@@ -12,6 +12,8 @@ public struct RunOptions: Sendable {
     public var parallel = 2
     /// Batches buffered between the reading and the writing stage of a pipeline.
     public var queueDepth = 4
+    /// `--follow`: streaming sources keep reading until interrupted.
+    public var follow = false
     public init() {}
 }
 
@@ -99,6 +101,7 @@ final class PipelineRunner: @unchecked Sendable {
     private func makeSource() throws -> any Source {
         switch config.source {
         case .files(let c): FilesSource(config: c, schema: config.schema)
+        case .postgres(let c) where c.mode == .cdc: try PostgresChangeSource(config: c)
         case .postgres(let c): try PostgresSource(config: c, schema: config.schema)
         }
     }
@@ -116,6 +119,8 @@ final class PipelineRunner: @unchecked Sendable {
         var context = RunContext(pipeline: config.name, runID: runID, fullRefresh: options.fullRefresh,
                                  baseDirectory: project.baseDirectory, batchRows: config.batchRows, batchBytes: config.batchBytes)
         context.startedAt = record.startedAt
+        context.follow = options.follow
+        context.dryRun = options.dryRun
         let source = try makeSource()
         let sink = try makeSink()
 
@@ -159,7 +164,7 @@ final class PipelineRunner: @unchecked Sendable {
             await self.produce(units: units, source: source, context: context, channel: channel)
             await channel.close()   // the writer drains what is queued, then sees the end
         }
-        var writer = UnitWriter(runner: self, sink: sink, context: context)
+        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context)
         do {
             while let message = await channel.receive() {
                 guard try await writer.handle(message, record: &record) else { break }
@@ -223,7 +228,10 @@ final class PipelineRunner: @unchecked Sendable {
                             batch = out
                             rejected += r
                         }
-                        guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
+                        // A checkpoint may come without rows (a change stream that only moved on).
+                        if batch.rowCount > 0 || !rejected.isEmpty || sourceBatch.checkpoint == nil {
+                            guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
+                        }
                         if let entries = sourceBatch.checkpoint {
                             guard await channel.send(.checkpoint(unit, entries)) else { throw Interrupted() }
                         }

@@ -8,6 +8,7 @@ import SluiceCore
 /// policy), writes rows, routes rejected records, and commits or rolls back each unit.
 struct UnitWriter {
     let runner: PipelineRunner
+    let source: any Source
     let sink: any Sink
     let context: RunContext
     let quarantine: QuarantineWriter
@@ -25,8 +26,9 @@ struct UnitWriter {
     private var totalRead = 0
     private var totalRejected = 0
 
-    init(runner: PipelineRunner, sink: any Sink, context: RunContext) {
+    init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext) {
         self.runner = runner
+        self.source = source
         self.sink = sink
         self.context = context
         self.quarantine = QuarantineWriter(template: runner.config.onError.quarantinePath, context: context)
@@ -78,6 +80,7 @@ struct UnitWriter {
                 try await sink.commit(unit, state: entries)
                 unitOpen = false
                 if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: entries) }
+                await source.acknowledge(entries)
             } catch {
                 return await fail(unit, error, record: &record)
             }
@@ -95,8 +98,11 @@ struct UnitWriter {
                 // A checkpoint within the unit: what came before is durable; the unit goes on.
                 runner.logger.debug("Checkpoint committed.", metadata: ["unit": "\(unit.location)", "rows": "\(unitWritten)"])
                 unitRead = 0; unitWritten = 0; unitRejected = 0; unitBytes = 0
+                // The next step starts where this one ended.
+                var step = unit
+                step.start = entries.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
                 do {
-                    try await sink.begin(unit)
+                    try await sink.begin(step)
                     unitOpen = true
                 } catch {
                     return await fail(unit, error, record: &record)

@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Pipelines that may run at the same time.")
     var parallel = 2
 
+    @Flag(help: "Keep streaming: change-data-capture sources wait for new changes (poll_interval) instead of stopping once caught up; stop with Ctrl-C or SIGTERM.")
+    var follow = false
+
     func run() async throws {
         project.setUpLogging(quietOnTerminal: true)
         let config = try project.loadProject()
@@ -42,6 +45,7 @@ struct RunCommand: AsyncParsableCommand {
         options.fullRefresh = fullRefresh
         options.dryRun = dryRun
         options.parallel = max(1, parallel)
+        options.follow = follow
         let cancel = CancellationFlag()
         let signals = Signals.install(cancel)
         defer { _ = signals }

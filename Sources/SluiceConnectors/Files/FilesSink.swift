@@ -6,7 +6,8 @@ import SluiceFormats
 
 /// Writes JSONL or CSV files (optionally gzip/zstd) into a directory, partitioned Hive-style.
 ///
-/// Output is named deterministically per source unit — `<unit>-<hash>-part-0000.jsonl` — and
+/// Output is named deterministically per source unit (and per step of a unit that commits in
+/// steps) — `<unit>-<hash>-part-0000.jsonl` — and
 /// written under a temporary name that is renamed only when the unit commits. A re-run of the same
 /// unit therefore replaces its files instead of adding a second copy, and a reader never sees a
 /// partial file.
@@ -68,7 +69,10 @@ public final class FilesSink: Sink, @unchecked Sendable {
     public func prepare(schema: Schema, context: RunContext) async throws {}
 
     public func begin(_ unit: WorkUnit) async throws {
-        let digest = SHA256.hash(data: Data(unit.id.utf8)).prefix(4).hexString
+        // Per unit, and per step of a unit that commits in steps (a table read page by page, a
+        // change stream): each step's files keep their own names.
+        let identity = unit.start.map { unit.id + "\n" + $0 } ?? unit.id
+        let digest = SHA256.hash(data: Data(identity.utf8)).prefix(4).hexString
         let base = (unit.id as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "unit"
         let slug = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(60))
         unitPrefix = "\(slug)-\(digest)-part-"

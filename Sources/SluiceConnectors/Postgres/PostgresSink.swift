@@ -31,12 +31,14 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     private var stageVersion = 0
     private var stageColumnCount = 0
     /// Rows copied into the staging table in this unit: their arrival numbers (`sluice_seq`).
-    private var stagedRows = 0
+    var stagedRows = 0
     /// The COPY open in this unit and the columns it was started with.
     private var copy: PostgresCopyStream?
     private var copyColumns: [String] = []
     /// merge: whether two rows of this unit may share a key (decides how the unit is applied).
     var keys = UnitKeyTracker()
+    /// replicate: the arrival number of the unit's last truncate (rows before it no longer count).
+    var lastTruncate: Int?
     private var unitOpen = false
     private var pipeline = ""
 
@@ -106,6 +108,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         let db = try db()
         try await finishCopy()   // DDL cannot run while a COPY is open
         self.schema = schema
+        // The operation column of change records is applied, not stored.
+        let schema = Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn })
         if tableColumns == nil { tableColumns = try await existingColumns(db, table: tableName) }
         if tableColumns!.isEmpty {
             guard config.create else {
@@ -123,8 +127,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         }
         primaryKey = schema.primaryKey
         if primaryKey.isEmpty { primaryKey = try await PostgresRelation.primaryKey(db, schema: schemaName, table: tableName) }
-        if config.mode == .merge, primaryKey.isEmpty {
-            throw SluiceError(.sink, "merge into \(schemaName).\(tableName) needs a primary key, and neither the schema nor the table has one",
+        if config.mode == .merge || config.mode == .replicate, primaryKey.isEmpty {
+            throw SluiceError(.sink, "\(config.mode) into \(schemaName).\(tableName) needs a primary key, and neither the schema nor the table has one",
                               component: Self.component, fix: "mark the key columns with primary_key: true under schema.columns")
         }
         if config.mode == .replace {
@@ -206,6 +210,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         unitOpen = true
         stageName = nil
         stagedRows = 0
+        lastTruncate = nil
         keys = UnitKeyTracker()
         if copiesDirectly { try await db.execute("SET LOCAL search_path TO \(PostgresSQL.quote(schemaName))") }
     }
@@ -240,6 +245,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         var payload: [UInt8] = []
         payload.reserveCapacity(clean.rowCount * 64)
         PostgresCopyEncoder.encode(clean, columns: order.compactMap { $0 }, sequenceFrom: stageName == nil ? nil : stagedRows, into: &payload)
+        if config.mode == .replicate { noteTruncates(clean) }
         if stageName != nil { stagedRows += clean.rowCount }
         if config.mode == .merge { keys.note(clean, key: primaryKey) }
         try await copy!.send(payload)
@@ -275,6 +281,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         if let stageName {
             if config.mode == .merge {
                 try await merge(from: stageName, db: db)
+            } else if config.mode == .replicate {
+                try await replicate(from: stageName, db: db)
             } else {
                 let columns = schema.fields.map { PostgresSQL.quote($0.name) }
                 let stageColumns = schema.fields.indices.map(staged)

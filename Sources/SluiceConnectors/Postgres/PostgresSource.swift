@@ -37,7 +37,8 @@ public struct PostgresSource: Source {
             }
             positions.set(unitID, position)
         }
-        return [WorkUnit(id: unitID, location: "\(endpoint.display) \(config.table ?? "query")")]
+        return [WorkUnit(id: unitID, location: "\(endpoint.display) \(config.table ?? "query")",
+                         start: config.mode == .incremental ? state[Self.cursorKey].map { "\(Self.cursorKey)=\($0)" } : nil)]
     }
 
     /// A saved keyset position: the cursor value and the key values of the last row, as text.

@@ -102,6 +102,8 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
 
     public func prepare(schema: Schema, context: RunContext) async throws {
         let db = try database()
+        // The operation column of change records is applied, not stored.
+        let schema = Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn })
         if tableOrder.isEmpty {
             if !config.create, !staged {
                 throw SluiceError(.sink, "table \(config.table) does not exist and create is false", location: db.path,
@@ -121,7 +123,7 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
             }
         }
         let tableKey = Set(try db.columns(of: targetTable).filter(\.pk).map(\.name))
-        if config.mode == .merge, !schema.primaryKey.isEmpty, tableKey != Set(schema.primaryKey) {
+        if config.mode == .merge || config.mode == .replicate, !schema.primaryKey.isEmpty, tableKey != Set(schema.primaryKey) {
             // Upserts need a unique index on the key; a table created elsewhere may lack one.
             let name = "_sluice_pk_" + config.table
             do {
@@ -161,7 +163,7 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
         let cols = schema.fields.map { q($0.name) }
         var sql = "INSERT INTO \(q(targetTable)) (\(cols.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: cols.count).joined(separator: ", ")))"
         let pk = schema.primaryKey
-        if config.mode == .merge, !pk.isEmpty {
+        if config.mode == .merge || config.mode == .replicate, !pk.isEmpty {
             let updates = schema.fields.filter { !$0.primaryKey }.map { "\(q($0.name)) = excluded.\(q($0.name))" }
             sql += " ON CONFLICT (\(pk.map(q).joined(separator: ", "))) DO " + (updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates.joined(separator: ", "))
         }
@@ -173,6 +175,7 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
 
     public func write(_ batch: RecordBatch) async throws -> [Rejection] {
         guard batch.rowCount > 0 else { return [] }
+        if config.mode == .replicate { return try apply(batch) }
         let stmt = try statement(for: batch.schema)
         var rejected: [Rejection] = []
         // Columns SQLite stores as text are rendered once per batch into one buffer; every column is
@@ -192,6 +195,50 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
                                               record: batch.row(row).fields))
                 }
                 stmt.reset()
+            }
+        }
+        return rejected
+    }
+
+    /// replicate: change records applied in order, each as an upsert, a delete by key or (a
+    /// truncate) a delete of every row.
+    private func apply(_ batch: RecordBatch) throws -> [Rejection] {
+        guard let ops = batch[ChangeRecords.operationColumn] else {
+            throw SluiceError(.sink, "mode: replicate takes change records, and these rows have no \(ChangeRecords.operationColumn) column",
+                              fix: "use a change data capture source (type: postgres, mode: cdc)")
+        }
+        var rows = batch
+        rows.removeColumn(ChangeRecords.operationColumn)
+        let key = rows.schema.primaryKey
+        guard !key.isEmpty else {
+            throw SluiceError(.sink, "mode: replicate needs the table's primary key, and the change records have none", location: config.table,
+                              fix: "give the source table a primary key")
+        }
+        let upsert = try statement(for: rows.schema)
+        let db = try database()
+        let delete = try db.prepare("DELETE FROM \(q(targetTable)) WHERE " + key.map { "\(q($0)) = ?" }.joined(separator: " AND "))
+        let keyColumns = key.map { rows.schema.index(of: $0)! }
+        var rejected: [Rejection] = []
+        let columns = rows.columns.map(Self.bindable)
+        try withExtendedLifetime(columns) {
+            let binders = columns.map(ColumnBinder.init)
+            for row in 0..<rows.rowCount {
+                switch ops.withBytes(at: row, { $0.first }) {
+                case UInt8(ascii: "t"):
+                    try db.execute("DELETE FROM \(q(targetTable))")
+                case UInt8(ascii: "d"):
+                    for (k, c) in keyColumns.enumerated() { binders[c].bind(row, to: delete, at: Int32(k + 1)) }
+                    try delete.stepToEnd()
+                    delete.reset()
+                default:
+                    for c in 0..<binders.count { binders[c].bind(row, to: upsert, at: Int32(c + 1)) }
+                    do {
+                        try upsert.step()
+                    } catch let e as SluiceError where e.isConstraintViolation {
+                        rejected.append(Rejection(reason: .sink, message: e.message, origin: rows.origins[row], record: rows.row(row).fields))
+                    }
+                    upsert.reset()
+                }
             }
         }
         return rejected

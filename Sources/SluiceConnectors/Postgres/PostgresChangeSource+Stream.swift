@@ -1,0 +1,194 @@
+import Foundation
+import PostgresNIO
+import SluiceCore
+import SluiceFormats
+
+/// The stream unit: changes from the slot, whole transactions at a time.
+extension PostgresChangeSource {
+    /// Decoded rows asked for per call; a call returns whole transactions, so a bigger one comes
+    /// whole (streamed, never held: its changes go out in batches as they arrive).
+    static let changesPerCall = 50_000
+    /// How long to wait for the sink to commit what was read before reading more. Past it the
+    /// next call reads the same changes again and skips those already sent.
+    static let acknowledgementWait = 5.0
+
+    func readStream(db: PostgresClient, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
+        let (tables, coverage, saved) = currentPlan()
+        var reader = StreamReader(tables: tables, coverage: coverage, emitted: saved, emitsRows: config.emitsRows,
+                                  pipeline: context.pipeline, database: endpoint.database, batchRows: context.batchRows)
+        var advanced = saved
+        var lastHeartbeat = Date.distantPast
+        if config.heartbeat > 0 {
+            await heartbeat(db)
+            lastHeartbeat = Date()
+        }
+        let options = ["format-version", "2", "include-xids", "1", "include-timestamp", "1", "include-lsn", "1",
+                       "include-transaction", "1", "include-pk", "1", "include-type-oids", "1"]
+        let optionSQL = options.map { "'\($0)'" }.joined(separator: ", ")
+        let sql = "SELECT data FROM pg_logical_slot_peek_changes($1, NULL, $2::int, \(optionSQL), 'add-tables', $3)"
+        let filter = tables.keys.sorted().map(Self.escapeForWal2JSON).joined(separator: ",")
+        while true {
+            if let acked = acknowledged, advanced.map({ acked > $0 }) ?? true {
+                try await advance(db, to: acked)
+                advanced = acked
+            }
+            let before = reader.transactions
+            try await db.stream(sql, [slot, String(Self.changesPerCall), filter]) { row in
+                guard let data = row.first?.bytes else { return }
+                let change = try data.withUnsafeReadableBytes { try Wal2JSONChange.parse($0) }
+                if let batch = reader.add(change) { try await emit(batch) }
+            }
+            if let batch = reader.checkpoint() { try await emit(batch) }
+            let caughtUp = reader.transactions == before
+            if caughtUp {
+                guard context.follow else { break }
+                if config.heartbeat > 0, Date().timeIntervalSince(lastHeartbeat) >= config.heartbeat {
+                    await heartbeat(db)
+                    lastHeartbeat = Date()
+                }
+                try await Task.sleep(for: .seconds(config.pollInterval))
+            }
+            // Let the sink commit what was read, so the next call starts after it.
+            try await waitForAcknowledgement(of: reader.emitted, seconds: Self.acknowledgementWait)
+        }
+        // The last checkpoint's commit releases the slot up to it.
+        try await waitForAcknowledgement(of: reader.emitted, seconds: 30)
+        if let acked = acknowledged, advanced.map({ acked > $0 }) ?? true { try await advance(db, to: acked) }
+        return []
+    }
+
+    private func waitForAcknowledgement(of position: LSN?, seconds: Double) async throws {
+        guard let position else { return }
+        let deadline = Date().addingTimeInterval(seconds)
+        while (acknowledged.map { $0 < position } ?? true), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Moves the slot to a position the sink has committed: the server may recycle WAL before it.
+    func advance(_ db: PostgresClient, to position: LSN) async throws {
+        // A slot already past the position (another run advanced it) stays where it is.
+        try await db.stream("""
+            SELECT pg_replication_slot_advance($1, $2::pg_lsn) FROM pg_replication_slots
+            WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn
+            """, [slot, position.description]) { _ in }
+    }
+
+    /// A tiny transactional message in the WAL: a transaction that reaches the stream even when
+    /// the captured tables are idle, so the slot moves on with the server's WAL.
+    private func heartbeat(_ db: PostgresClient) async {
+        do {
+            try await db.stream("SELECT pg_logical_emit_message(true, 'sluice_heartbeat', $1)", [slot]) { _ in }
+        } catch {
+            // Not fatal: without it an idle slot only moves when the captured tables change.
+        }
+    }
+
+    /// wal2json's `add-tables` separates with commas and uses `.` and `*`: those are escaped.
+    static func escapeForWal2JSON(_ name: String) -> String {
+        let (schema, table) = PostgresSQL.split(name)
+        func escape(_ s: String) -> String {
+            var out = ""
+            for c in s {
+                if c == "," || c == "." || c == "*" || c == "\\" || c == " " { out.append("\\") }
+                out.append(c)
+            }
+            return out
+        }
+        return escape(schema) + "." + escape(table)
+    }
+}
+
+/// Turns wal2json rows into batches and checkpoints, transaction by transaction.
+struct StreamReader {
+    let tables: [String: CapturedTable]
+    let coverage: [String: SnapshotCoverage]
+    let emitsRows: Bool
+    let pipeline: String
+    let database: String
+    let batchRows: Int
+    /// End of the last transaction handed on (its changes are emitted or skipped).
+    private(set) var emitted: LSN?
+    /// Whole transactions seen so far (skipped ones included).
+    private(set) var transactions = 0
+    private var builders: [String: ChangeBatchBuilder] = [:]
+    /// The table whose builder holds changes; batches go out in the order the changes came.
+    private var current: String?
+    private var transaction: (xid: Int64, commit: LSN?, millis: Int64, skip: Bool)?
+    /// The end of the last transaction not yet in a checkpoint.
+    private var pending: LSN?
+    private var changesSinceCheckpoint = 0
+
+    init(tables: [String: CapturedTable], coverage: [String: SnapshotCoverage], emitted: LSN?, emitsRows: Bool,
+         pipeline: String, database: String, batchRows: Int) {
+        self.tables = tables
+        self.coverage = coverage
+        self.emitted = emitted
+        self.emitsRows = emitsRows
+        self.pipeline = pipeline
+        self.database = database
+        self.batchRows = batchRows
+    }
+
+    /// Takes one row; returns a batch when one is full or a checkpoint is due.
+    mutating func add(_ change: Wal2JSONChange) -> SourceBatch? {
+        switch change.action {
+        case .begin:
+            let commit = change.nextLSN.flatMap(LSN.init)
+            // Already sent (a call that re-read what the sink had not committed yet, or a restart
+            // before the slot moved): the whole transaction is skipped.
+            let skip = commit.map { c in emitted.map { c <= $0 } ?? false } ?? false
+            transaction = (change.xid, commit, Self.millis(change.timestamp), skip)
+            return nil
+        case .commit:
+            defer { transaction = nil }
+            guard let t = transaction, !t.skip, let commit = t.commit else { return nil }
+            transactions += 1
+            emitted = commit
+            pending = commit
+            return changesSinceCheckpoint >= batchRows ? checkpoint() : nil
+        case .insert, .update, .delete, .truncate:
+            guard let t = transaction, !t.skip else { return nil }
+            let name = change.schema + "." + change.table
+            guard let table = tables[name] else { return nil }
+            if let covered = coverage[name], let commit = t.commit, covered.contains(xid: t.xid, commitEnd: commit) { return nil }
+            var out: SourceBatch?
+            if let current, current != name { out = flush(current) }
+            current = name
+            let origin = ChangeOrigin(xid: t.xid, lsn: change.lsn.flatMap(LSN.init), commit: t.commit, commitMillis: t.millis, snapshot: false)
+            builders[name, default: ChangeBatchBuilder(table: table, emitsRows: emitsRows, pipeline: pipeline, database: database)].add(change, origin: origin)
+            changesSinceCheckpoint += 1
+            // A full batch inside a transaction goes out without a checkpoint: the transaction
+            // stays open in the sink until its end.
+            if out == nil, builders[name]!.count >= batchRows { out = flush(name) }
+            return out
+        case .other:
+            return nil
+        }
+    }
+
+    /// The rows collected so far with the position of the last whole transaction, or just the
+    /// position when no row of the captured tables came; nil when nothing is new.
+    mutating func checkpoint() -> SourceBatch? {
+        guard let position = pending else { return nil }
+        var batch = current.flatMap { flush($0) } ?? SourceBatch(batch: RecordBatch.empty(Schema()))
+        batch.checkpoint = [StateEntry(key: PostgresChangeSource.positionKey, value: position.description)]
+        pending = nil
+        changesSinceCheckpoint = 0
+        return batch
+    }
+
+    private mutating func flush(_ name: String) -> SourceBatch? {
+        guard var builder = builders[name], builder.count > 0 else { return nil }
+        let batch = builder.take(nowMillis: Temporal.nowMicros() / 1000)
+        builders[name] = builder
+        if current == name { current = nil }
+        return batch
+    }
+
+    /// `2026-12-01 21:30:03.047324+00` as ms since the epoch (0 when absent).
+    static func millis(_ text: String?) -> Int64 {
+        guard let text else { return 0 }
+        return TextParsing.withBytes(text) { TextParsing.timestamp($0) }.map { $0 / 1000 } ?? 0
+    }
+}

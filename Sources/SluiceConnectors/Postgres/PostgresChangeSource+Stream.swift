@@ -18,6 +18,7 @@ extension PostgresChangeSource {
                                   pipeline: context.pipeline, database: endpoint.database, batchRows: context.batchRows)
         var advanced = saved
         var lastHeartbeat = Date.distantPast
+        var lastCheckpoint = Date()
         if config.heartbeat > 0 {
             await heartbeat(db)
             lastHeartbeat = Date()
@@ -38,7 +39,14 @@ extension PostgresChangeSource {
                 let change = try data.withUnsafeReadableBytes { try Wal2JSONChange.parse($0) }
                 if let batch = reader.add(change) { try await emit(batch) }
             }
-            if let batch = reader.checkpoint() { try await emit(batch) }
+            // Only other tables' transactions (the sink's own state writes among them, when it
+            // is this database): the position moves on now and then, not after each of them,
+            // which would write state, make a transaction, and never catch up.
+            let idleFor = Date().timeIntervalSince(lastCheckpoint)
+            if let batch = reader.checkpoint(force: context.follow && config.heartbeat > 0 && idleFor >= config.heartbeat) {
+                try await emit(batch)
+                lastCheckpoint = Date()
+            }
             let caughtUp = reader.transactions == before
             if caughtUp {
                 guard context.follow else { break }
@@ -49,10 +57,10 @@ extension PostgresChangeSource {
                 try await Task.sleep(for: .seconds(config.pollInterval))
             }
             // Let the sink commit what was read, so the next call starts after it.
-            try await waitForAcknowledgement(of: reader.emitted, seconds: Self.acknowledgementWait)
+            try await waitForAcknowledgement(of: reader.checkpointed, seconds: Self.acknowledgementWait)
         }
         // The last checkpoint's commit releases the slot up to it.
-        try await waitForAcknowledgement(of: reader.emitted, seconds: 30)
+        try await waitForAcknowledgement(of: reader.checkpointed, seconds: 30)
         if let acked = acknowledged, advanced.map({ acked > $0 }) ?? true { try await advance(db, to: acked) }
         return []
     }
@@ -109,12 +117,18 @@ struct StreamReader {
     let batchRows: Int
     /// End of the last transaction handed on (its changes are emitted or skipped).
     private(set) var emitted: LSN?
-    /// Whole transactions seen so far (skipped ones included).
+    /// The position of the last checkpoint handed on.
+    private(set) var checkpointed: LSN?
+    /// Transactions with changes of the captured tables seen so far.
     private(set) var transactions = 0
+    /// Whether the transactions since the last checkpoint changed a captured table.
+    private var captured = false
+    /// Past this much WAL of other tables' transactions a checkpoint moves the slot on anyway.
+    static let idleAdvance: UInt64 = 8 << 20
     private var builders: [String: ChangeBatchBuilder] = [:]
     /// The table whose builder holds changes; batches go out in the order the changes came.
     private var current: String?
-    private var transaction: (xid: Int64, commit: LSN?, millis: Int64, skip: Bool)?
+    private var transaction: (xid: Int64, commit: LSN?, millis: Int64, skip: Bool, changed: Bool)?
     /// The end of the last transaction not yet in a checkpoint.
     private var pending: LSN?
     private var changesSinceCheckpoint = 0
@@ -124,6 +138,7 @@ struct StreamReader {
         self.tables = tables
         self.coverage = coverage
         self.emitted = emitted
+        checkpointed = emitted
         self.emitsRows = emitsRows
         self.pipeline = pipeline
         self.database = database
@@ -138,19 +153,23 @@ struct StreamReader {
             // Already sent (a call that re-read what the sink had not committed yet, or a restart
             // before the slot moved): the whole transaction is skipped.
             let skip = commit.map { c in emitted.map { c <= $0 } ?? false } ?? false
-            transaction = (change.xid, commit, Self.millis(change.timestamp), skip)
+            transaction = (change.xid, commit, Self.millis(change.timestamp), skip, false)
             return nil
         case .commit:
             defer { transaction = nil }
             guard let t = transaction, !t.skip, let commit = t.commit else { return nil }
-            transactions += 1
+            if t.changed {
+                transactions += 1
+                captured = true
+            }
             emitted = commit
             pending = commit
-            return changesSinceCheckpoint >= batchRows ? checkpoint() : nil
+            return changesSinceCheckpoint >= batchRows ? checkpoint(force: true) : nil
         case .insert, .update, .delete, .truncate:
             guard let t = transaction, !t.skip else { return nil }
             let name = change.schema + "." + change.table
             guard let table = tables[name] else { return nil }
+            transaction?.changed = true
             if let covered = coverage[name], let commit = t.commit, covered.contains(xid: t.xid, commitEnd: commit) { return nil }
             var out: SourceBatch?
             if let current, current != name { out = flush(current) }
@@ -167,13 +186,17 @@ struct StreamReader {
         }
     }
 
-    /// The rows collected so far with the position of the last whole transaction, or just the
-    /// position when no row of the captured tables came; nil when nothing is new.
-    mutating func checkpoint() -> SourceBatch? {
+    /// The rows collected so far with the position of the last whole transaction; nil when
+    /// nothing is new. Progress through other tables' transactions only is handed on when
+    /// `force`d or past `idleAdvance` of WAL.
+    mutating func checkpoint(force: Bool = false) -> SourceBatch? {
         guard let position = pending else { return nil }
+        if !captured, !force, position.value - (checkpointed?.value ?? 0) < Self.idleAdvance { return nil }
         var batch = current.flatMap { flush($0) } ?? SourceBatch(batch: RecordBatch.empty(Schema()))
         batch.checkpoint = [StateEntry(key: PostgresChangeSource.positionKey, value: position.description)]
         pending = nil
+        checkpointed = position
+        captured = false
         changesSinceCheckpoint = 0
         return batch
     }

@@ -104,6 +104,9 @@ public struct SourceBatch: Sendable {
     /// sets them (a database read page by page) resumes from the last committed checkpoint, not
     /// from the start of the unit.
     public var checkpoint: [StateEntry]?
+    /// Things the user should know that are not errors (a source table changed its columns),
+    /// logged as warnings by the runtime.
+    public var notices: [String] = []
 
     public init(batch: RecordBatch, rejected: [Rejection] = [], bytesRead: Int = 0, checkpoint: [StateEntry]? = nil) {
         self.batch = batch
@@ -125,10 +128,14 @@ public protocol Source: Sendable {
     /// the writing task. A source that must release data upstream (advance a replication slot,
     /// commit an offset) does it from here, never before.
     func acknowledge(_ entries: [StateEntry]) async
+    /// Called when the writing stage failed `unit` (its rows are rolled back): a source that
+    /// would go on reading it, such as a change stream, can stop.
+    func writeFailed(_ unit: WorkUnit) async
 }
 
 extension Source {
     public func acknowledge(_ entries: [StateEntry]) async {}
+    public func writeFailed(_ unit: WorkUnit) async {}
 }
 
 /// Changes batches. Stateful transforms (deduplicate) are reference types created per run.
@@ -163,6 +170,13 @@ public protocol Sink: AnyObject, Sendable {
     func rollback(_ unit: WorkUnit) async throws
     func finish(context: RunContext) async throws
     func close() async
+    /// The columns the destination already has (empty when it does not exist yet or has no fixed
+    /// columns): what `schema.evolution: freeze` and the discard policies compare new data with.
+    func destinationColumns() async throws -> [String]
+}
+
+extension Sink {
+    public func destinationColumns() async throws -> [String] { [] }
 }
 
 /// Change records as change-data-capture sources hand them to a sink in `mode: replicate`: the

@@ -221,6 +221,7 @@ final class PipelineRunner: @unchecked Sendable {
                 do {
                     let entries = try await source.read(unit, context: unitContext) { sourceBatch in
                         if self.cancel.isCancelled { throw Interrupted() }
+                        for notice in sourceBatch.notices { self.logger.warning("\(notice)", metadata: ["unit": "\(unit.location)"]) }
                         var batch = sourceBatch.batch
                         var rejected = sourceBatch.rejected
                         for t in transforms {
@@ -229,7 +230,7 @@ final class PipelineRunner: @unchecked Sendable {
                             rejected += r
                         }
                         // A checkpoint may come without rows (a change stream that only moved on).
-                        if batch.rowCount > 0 || !rejected.isEmpty || sourceBatch.checkpoint == nil {
+                        if batch.rowCount > 0 || !rejected.isEmpty || sourceBatch.checkpoint == nil && sourceBatch.notices.isEmpty {
                             guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
                         }
                         if let entries = sourceBatch.checkpoint {

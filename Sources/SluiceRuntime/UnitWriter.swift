@@ -128,6 +128,7 @@ struct UnitWriter {
         if e.component == nil { e.component = e.kind == .sink ? runner.sinkComponent : runner.sourceComponent }
         await rollback(unit)
         unitBroken = true
+        await source.writeFailed(unit)
         record.recordsRead += unitRead
         let text = runner.project.masker.mask(e.description)
         record.failedUnits.append(FailedUnit(unit: unit.location, error: text))
@@ -166,10 +167,20 @@ struct UnitWriter {
     private mutating func conform(_ batch: RecordBatch, unit: WorkUnit) async throws -> (RecordBatch, [Rejection]) {
         guard let known = sinkSchema else {
             var initial = batch.schema
+            // Under freeze and the discard policies, a destination that exists already is the
+            // baseline: columns it lacks are new, even in the first batch of a run.
+            if config.schema.evolution != .evolve {
+                let existing = Set(try await sink.destinationColumns())
+                if !existing.isEmpty {
+                    let allowed = existing.union(config.schema.declared.names).union([ChangeRecords.operationColumn])
+                    initial = Schema(batch.schema.fields.filter { allowed.contains($0.name) })
+                }
+            }
             for f in config.schema.declared.fields where initial[f.name] == nil { initial.append(f) }
             sinkSchema = initial
             try await sink.prepare(schema: initial, context: context)
-            return (batch, [])
+            if initial.count == batch.schema.count { return (batch, []) }
+            return try await conform(batch, unit: unit)
         }
         let added = batch.schema.fields.filter { known[$0.name] == nil }
         let widened = batch.schema.fields.filter { f in known[f.name].map { !f.type.fits(in: $0.type) } ?? false }

@@ -285,3 +285,62 @@ extension PostgresTests {
         #expect(replayed.keys.sorted().map { "\($0)|\(replayed[$0]!)" } == expected)
     }
 }
+
+extension PostgresTests {
+    /// ALTER TABLE in the source while changes flow: added, renamed, retyped and dropped columns
+    /// reach an evolving replica; a frozen one fails, naming the change, and keeps its position.
+    @Test func sourceSchemaChangesFollowTheEvolutionPolicy() throws {
+        let s = try Self.freshSchema("cdcdrift")
+        defer { try? dropSlots(s) }
+        try Self.psql("CREATE TABLE \(s).items (id bigint PRIMARY KEY, name text, qty integer); INSERT INTO \(s).items VALUES (1, 'one', 1)")
+        let dir = try makeTemporaryDirectory("cdc-drift")
+        try project("""
+            pipelines:
+              pg:
+                source: { type: postgres, url: "$URL", mode: cdc, tables: [\(s).items], slot: \(s)_pg }
+                sink: { type: postgres, url: "$URL", table: \(s).replica, mode: replicate }
+              lite:
+                source: { type: postgres, url: "$URL", mode: cdc, tables: [\(s).items], slot: \(s)_lite }
+                sink: { type: sqlite, path: replica.db, table: items, mode: replicate }
+              frozen:
+                source: { type: postgres, url: "$URL", mode: cdc, tables: [\(s).items], slot: \(s)_frozen }
+                schema: { evolution: freeze }
+                sink: { type: sqlite, path: frozen.db, table: items, mode: replicate }
+            """, in: dir)
+        var run = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+
+        try Self.psql("""
+            ALTER TABLE \(s).items ADD COLUMN extra text;
+            INSERT INTO \(s).items VALUES (2, 'two', 2, 'x2');
+            UPDATE \(s).items SET extra = 'x1' WHERE id = 1;
+            ALTER TABLE \(s).items RENAME COLUMN name TO title;
+            INSERT INTO \(s).items VALUES (3, 'three', 3, 'x3');
+            ALTER TABLE \(s).items ALTER COLUMN qty TYPE numeric(10,2);
+            INSERT INTO \(s).items VALUES (4, 'four', 4.5, 'x4');
+            ALTER TABLE \(s).items DROP COLUMN extra;
+            INSERT INTO \(s).items VALUES (5, 'five', 5.25);
+            """)
+        run = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(run.status == 1, "the frozen pipeline fails")
+        let summary = try RunSummary.parse(run.stdout)
+        #expect(summary.pipeline("pg")?.status == "succeeded", "\(summary.pipeline("pg")?.error ?? "")")
+        #expect(summary.pipeline("lite")?.status == "succeeded")
+        #expect(summary.pipeline("frozen")?.status == "failed")
+        #expect(summary.pipeline("frozen")?.error?.contains("extra") == true, "\(summary.pipeline("frozen")?.error ?? "")")
+        #expect(run.stderr.contains("column name is now title"), "the rename is reported")
+        // The evolving replica: every column that ever existed; values as the source had them.
+        #expect(try Self.psql("SELECT id, coalesce(name, '~'), coalesce(title, '~'), qty, coalesce(extra, '~') FROM \(s).replica ORDER BY id") == [
+            "1|one|~|1.00|x1", "2|two|~|2.00|x2", "3|~|three|3.00|x3", "4|~|four|4.50|x4", "5|~|five|5.25|~",
+        ])
+        #expect(try Self.psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '\(s).replica'::regclass AND attname = 'qty'")[0].hasPrefix("numeric("), "widened to a decimal")
+        #expect(try query(dir + "/replica.db", "SELECT id, coalesce(title, name), qty, coalesce(extra, '~') FROM items ORDER BY id") == [
+            ["1", "one", "1", "x1"], ["2", "two", "2", "x2"], ["3", "three", "3", "x3"], ["4", "four", "4.5", "x4"], ["5", "five", "5.25", "~"],
+        ])
+        // Frozen: nothing after the change landed, and the next run stops at the same place.
+        #expect(try query(dir + "/frozen.db", "SELECT id FROM items ORDER BY id") == [["1"]])
+        run = try SluiceProcess.run(["run", "--json", "frozen"], in: dir)
+        #expect(run.status == 1)
+        #expect(try query(dir + "/frozen.db", "SELECT count(*) FROM items") == [["1"]])
+    }
+}

@@ -182,6 +182,31 @@ import Testing
         #expect(try table() == ["1|1|one", "2|5|two-updated", "3|2|three-last", "4|1|four", "5|1|five", "6|1|six-sluice"])
     }
 
+    /// A table read page by page into a lake keeps every page: each checkpoint's files have names
+    /// of their own (they used to share the unit's, so each page replaced the one before).
+    @Test func incrementalPagesIntoALakeKeepEveryPage() throws {
+        let s = try Self.freshSchema("lake")
+        try Self.psql("""
+            CREATE TABLE \(s).events (id int PRIMARY KEY, updated_at timestamptz NOT NULL);
+            INSERT INTO \(s).events SELECT i, '2024-01-01'::timestamptz + (i % 9) * interval '1 minute' FROM generate_series(1, 100) i;
+            """)
+        let dir = try makeTemporaryDirectory("pg-lake")
+        try project("""
+            pipelines:
+              events:
+                source: { type: postgres, url: "$URL", table: \(s).events, mode: incremental, cursor_field: updated_at, batch_size: 7 }
+                sink: { type: files, path: lake, format: jsonl }
+            """, in: dir)
+        func ids() throws -> [Int] {
+            try Self.changeLog(dir + "/lake").map { $0["id"] as! Int }.sorted()
+        }
+        #expect(try SluiceProcess.run(["run"], in: dir).status == 0)
+        #expect(try ids() == Array(1...100))
+        try Self.psql("INSERT INTO \(s).events SELECT i, '2024-01-02' FROM generate_series(101, 120) i")
+        #expect(try SluiceProcess.run(["run"], in: dir).status == 0)
+        #expect(try ids() == Array(1...120))
+    }
+
     @Test func namesAndValuesWithQuotesLoadAsData() throws {
         let s = try Self.freshSchema("inject")
         let dir = try makeTemporaryDirectory("pg-inject")

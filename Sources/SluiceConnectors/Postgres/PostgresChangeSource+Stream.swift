@@ -28,7 +28,7 @@ extension PostgresChangeSource {
         let optionSQL = options.map { "'\($0)'" }.joined(separator: ", ")
         let sql = "SELECT data FROM pg_logical_slot_peek_changes($1, NULL, $2::int, \(optionSQL), 'add-tables', $3)"
         let filter = tables.keys.sorted().map(Self.escapeForWal2JSON).joined(separator: ",")
-        while true {
+        while !writerFailed {
             if let acked = acknowledged, advanced.map({ acked > $0 }) ?? true {
                 try await advance(db, to: acked)
                 advanced = acked
@@ -68,7 +68,7 @@ extension PostgresChangeSource {
     private func waitForAcknowledgement(of position: LSN?, seconds: Double) async throws {
         guard let position else { return }
         let deadline = Date().addingTimeInterval(seconds)
-        while (acknowledged.map { $0 < position } ?? true), Date() < deadline {
+        while (acknowledged.map { $0 < position } ?? true), Date() < deadline, !writerFailed {
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -109,7 +109,8 @@ extension PostgresChangeSource {
 
 /// Turns wal2json rows into batches and checkpoints, transaction by transaction.
 struct StreamReader {
-    let tables: [String: CapturedTable]
+    /// The captured tables, with the columns their changes last had.
+    private(set) var tables: [String: CapturedTable]
     let coverage: [String: SnapshotCoverage]
     let emitsRows: Bool
     let pipeline: String
@@ -117,7 +118,9 @@ struct StreamReader {
     let batchRows: Int
     /// End of the last transaction handed on (its changes are emitted or skipped).
     private(set) var emitted: LSN?
-    /// The position of the last checkpoint handed on.
+    /// The position of the last checkpoint handed on, starting from the saved one.
+    private var lastCheckpoint: LSN?
+    /// The last checkpoint handed on in this run: what to wait for the sink to commit.
     private(set) var checkpointed: LSN?
     /// Transactions with changes of the captured tables seen so far.
     private(set) var transactions = 0
@@ -138,7 +141,7 @@ struct StreamReader {
         self.tables = tables
         self.coverage = coverage
         self.emitted = emitted
-        checkpointed = emitted
+        lastCheckpoint = emitted
         self.emitsRows = emitsRows
         self.pipeline = pipeline
         self.database = database
@@ -168,11 +171,21 @@ struct StreamReader {
         case .insert, .update, .delete, .truncate:
             guard let t = transaction, !t.skip else { return nil }
             let name = change.schema + "." + change.table
-            guard let table = tables[name] else { return nil }
+            guard tables[name] != nil else { return nil }
             transaction?.changed = true
             if let covered = coverage[name], let commit = t.commit, covered.contains(xid: t.xid, commitEnd: commit) { return nil }
             var out: SourceBatch?
             if let current, current != name { out = flush(current) }
+            if let (changed, notice) = drift(of: tables[name]!, in: change) {
+                // The rows so far keep the old columns; the next batch carries the new ones, and
+                // the sink's schema.evolution policy decides what happens to them.
+                if out == nil { out = flush(name) }
+                if out == nil { out = SourceBatch(batch: RecordBatch.empty(Schema())) }
+                out!.notices.append(notice)
+                tables[name] = changed
+                builders[name] = nil
+            }
+            let table = tables[name]!
             current = name
             let origin = ChangeOrigin(xid: t.xid, lsn: change.lsn.flatMap(LSN.init), commit: t.commit, commitMillis: t.millis, snapshot: false)
             builders[name, default: ChangeBatchBuilder(table: table, emitsRows: emitsRows, pipeline: pipeline, database: database)].add(change, origin: origin)
@@ -191,10 +204,11 @@ struct StreamReader {
     /// `force`d or past `idleAdvance` of WAL.
     mutating func checkpoint(force: Bool = false) -> SourceBatch? {
         guard let position = pending else { return nil }
-        if !captured, !force, position.value - (checkpointed?.value ?? 0) < Self.idleAdvance { return nil }
+        if !captured, !force, position.value - (lastCheckpoint?.value ?? 0) < Self.idleAdvance { return nil }
         var batch = current.flatMap { flush($0) } ?? SourceBatch(batch: RecordBatch.empty(Schema()))
         batch.checkpoint = [StateEntry(key: PostgresChangeSource.positionKey, value: position.description)]
         pending = nil
+        lastCheckpoint = position
         checkpointed = position
         captured = false
         changesSinceCheckpoint = 0
@@ -207,6 +221,35 @@ struct StreamReader {
         builders[name] = builder
         if current == name { current = nil }
         return batch
+    }
+
+    /// The table as an insert or update shows it now, when its columns differ from `table`'s
+    /// (an ALTER TABLE in the source), with a sentence naming the change. Deletes carry only the
+    /// old row, which may be just the key, so they are not used to tell.
+    func drift(of table: CapturedTable, in change: Wal2JSONChange) -> (CapturedTable, String)? {
+        guard change.action == .insert || change.action == .update else { return nil }
+        var seen = change.columns
+        // An update leaves unchanged TOASTed values out of the new row; the old row has them.
+        for old in change.identity where !seen.contains(where: { $0.name == old.name }) { seen.append(old) }
+        let known = Dictionary(table.columns.map { ($0.name, $0.sqlType) }, uniquingKeysWith: { a, _ in a })
+        let now = Dictionary(seen.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
+        guard known != now else { return nil }
+        let added = seen.filter { known[$0.name] == nil }
+        let dropped = table.columns.filter { now[$0.name] == nil }
+        let retyped = seen.filter { column in known[column.name].map { $0 != column.type } ?? false }
+        var parts: [String] = []
+        if added.count == 1, dropped.count == 1, added[0].type == dropped[0].sqlType {
+            parts.append("column \(dropped[0].name) is now \(added[0].name) (renamed: the replica gains \(added[0].name); \(dropped[0].name) stays, no longer filled)")
+        } else {
+            parts += added.map { "column \($0.name) (\($0.type)) was added" }
+            parts += dropped.map { "column \($0.name) was dropped (it stays in the replica, no longer filled)" }
+        }
+        parts += retyped.map { "column \($0.name) changed type from \(known[$0.name]!) to \($0.type)" }
+        let columns = seen.map { PostgresTypes.column(name: $0.name, formatType: $0.type) }
+        let key = change.primaryKey.isEmpty ? table.primaryKey : change.primaryKey
+        let changed = CapturedTable(schema: table.schema, name: table.name, columns: columns, primaryKey: key)
+        return (changed, "\(table.qualified) changed in the source: " + parts.joined(separator: "; ")
+                    + " (from the change at \(change.lsn ?? "?"); schema.evolution decides what the sink does)")
     }
 
     /// `2026-12-01 21:30:03.047324+00` as ms since the epoch (0 when absent).

@@ -35,6 +35,7 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
     private var coverage: [String: SnapshotCoverage] = [:]
     private var saved: LSN?
     private var acked: LSN?
+    private var failed = false
 
     public init(config: PostgresSourceConfig) throws {
         self.config = config
@@ -149,6 +150,13 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
         guard let text = entries.first(where: { $0.key == Self.positionKey })?.value, let lsn = LSN(text) else { return }
         locked { if acked.map({ lsn > $0 }) ?? true { acked = lsn } }
     }
+
+    public func writeFailed(_ unit: WorkUnit) async {
+        locked { failed = true }
+    }
+
+    /// Whether the writing stage gave up on the stream: reading on would only be thrown away.
+    var writerFailed: Bool { locked { failed } }
 
     /// The last position the sink committed in this run.
     var acknowledged: LSN? { locked { acked } }

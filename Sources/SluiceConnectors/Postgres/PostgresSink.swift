@@ -29,7 +29,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
     /// The temporary table rows are copied into before merge / the staging table of replace.
     private var stageName: String?
     private var stageVersion = 0
-    private var stageColumnCount = 0
+    /// The staging table's column types, c0…cN.
+    private var stageTypes: [String] = []
     /// Rows copied into the staging table in this unit: their arrival numbers (`sluice_seq`).
     var stagedRows = 0
     /// The COPY open in this unit and the columns it was started with.
@@ -104,6 +105,12 @@ public final class PostgresSink: Sink, @unchecked Sendable {
 
     // MARK: Table
 
+    public func destinationColumns() async throws -> [String] {
+        guard config.mode != .replace else { return [] }
+        if tableColumns == nil { tableColumns = try await existingColumns(try db(), table: tableName) }
+        return Array(tableColumns!.keys)
+    }
+
     public func prepare(schema: Schema, context: RunContext) async throws {
         let db = try db()
         try await finishCopy()   // DDL cannot run while a COPY is open
@@ -124,6 +131,16 @@ public final class PostgresSink: Sink, @unchecked Sendable {
                 try await db.execute("ALTER TABLE \(target) ADD COLUMN \(PostgresSQL.quote(field.name)) \(PostgresTypes.sqlType(field.type))")
                 tableColumns![field.name] = PostgresTypes.sqlType(field.type)
             }
+            // A column whose values widened (integers that became decimals or text upstream) is
+            // widened in place, as the evolve policy asks.
+            for field in schema.fields {
+                guard let existing = tableColumns![field.name] else { continue }
+                let current = PostgresTypes.sluiceType(PostgresTypes.column(name: field.name, formatType: existing))
+                guard current != field.type, current.fits(in: field.type), config.create else { continue }
+                let type = PostgresTypes.sqlType(field.type)
+                try await db.execute("ALTER TABLE \(target) ALTER COLUMN \(PostgresSQL.quote(field.name)) TYPE \(type) USING \(PostgresSQL.quote(field.name))::\(type)")
+                tableColumns![field.name] = type
+            }
         }
         primaryKey = schema.primaryKey
         if primaryKey.isEmpty { primaryKey = try await PostgresRelation.primaryKey(db, schema: schemaName, table: tableName) }
@@ -142,10 +159,17 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         }
         if let stageName {
             // Mid-unit growth: the staging table keeps its rows and gains the new columns.
-            for k in stageColumnCount..<schema.fields.count {
-                try await db.execute("ALTER TABLE \(stageName) ADD COLUMN c\(k) \(PostgresTypes.sqlType(schema.fields[k].type))")
+            // Staged columns follow the incoming schema, the change records' operation included:
+            // new ones are added, widened ones change type.
+            for (k, field) in self.schema.fields.enumerated() {
+                let type = PostgresTypes.sqlType(field.type)
+                if k >= stageTypes.count {
+                    try await db.execute("ALTER TABLE \(stageName) ADD COLUMN c\(k) \(type)")
+                } else if stageTypes[k] != type {
+                    try await db.execute("ALTER TABLE \(stageName) ALTER COLUMN c\(k) TYPE \(type) USING c\(k)::\(type)")
+                }
             }
-            stageColumnCount = schema.fields.count
+            stageTypes = self.schema.fields.map { PostgresTypes.sqlType($0.type) }
         }
     }
 
@@ -223,7 +247,7 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         let columns = schema.fields.enumerated().map { "c\($0.offset) \(PostgresTypes.sqlType($0.element.type))" }
         try await db.execute("CREATE TEMP TABLE \(name) (\(columns.joined(separator: ", ")), sluice_seq bigint) ON COMMIT DROP")
         stageName = name
-        stageColumnCount = schema.fields.count
+        stageTypes = schema.fields.map { PostgresTypes.sqlType($0.type) }
     }
 
     public func write(_ batch: RecordBatch) async throws -> [Rejection] {

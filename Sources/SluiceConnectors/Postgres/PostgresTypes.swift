@@ -52,6 +52,27 @@ enum PostgresTypes {
         }
     }
 
+    /// A column described by its `format_type` spelling alone (as change data capture reports
+    /// it): `integer`, `numeric(12,2)`, `timestamp with time zone`, `text[]`.
+    static func column(name: String, formatType: String) -> Column {
+        if formatType.hasSuffix("[]") {
+            return Column(name: name, sqlType: formatType, category: "A", baseType: "_", nullable: true)
+        }
+        let bare = formatType.split(separator: "(").first.map { String($0) } ?? formatType
+        let base: String = switch bare {
+        case "smallint": "int2"
+        case "integer": "int4"
+        case "bigint": "int8"
+        case "real": "float4"
+        case "double precision": "float8"
+        case "boolean": "bool"
+        case "timestamp with time zone": "timestamptz"
+        case "timestamp without time zone": "timestamp"
+        default: bare
+        }
+        return Column(name: name, sqlType: formatType, category: "S", baseType: base, nullable: true)
+    }
+
     /// The select-list expression that reads column `c` in the form Sluice parses.
     static func selectExpression(_ c: Column) -> String {
         let q = PostgresSQL.quote(c.name)

@@ -71,6 +71,8 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
         tableColumns = Dictionary(cols.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
     }
 
+    public func destinationColumns() async throws -> [String] { config.mode == .replace ? [] : tableOrder }
+
     public func loadState(context: RunContext) async throws -> [String: String] {
         let rows = try database().query("SELECT key, value FROM _sluice_state WHERE pipeline = ?", [.string(context.pipeline)])
         return Dictionary(rows.map { ($0[0].text, $0[1].text) }, uniquingKeysWith: { a, _ in a })

@@ -51,8 +51,12 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    public func clearState(pipeline: String) throws {
-        try locked { try db.run("DELETE FROM state WHERE pipeline = ?", [.string(pipeline)]) }
+    /// Forgets the pipeline's positions: all of them, or only `keys`.
+    public func clearState(pipeline: String, keys: [String]? = nil) throws {
+        try locked {
+            guard let keys else { return try db.run("DELETE FROM state WHERE pipeline = ?", [.string(pipeline)]) }
+            for key in keys { try db.run("DELETE FROM state WHERE pipeline = ? AND key = ?", [.string(pipeline), .string(key)]) }
+        }
     }
 
     public func record(_ run: PipelineRunRecord) throws {

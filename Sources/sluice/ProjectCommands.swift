@@ -63,12 +63,25 @@ struct StateCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Forget a pipeline's positions: the next run reads everything again.")
         @OptionGroup var project: ProjectOptions
         @Argument(help: "Pipeline.") var pipeline: String
+        @Option(help: "Change data capture: read only this table again from a new snapshot (its replica is replaced); the stream goes on where it was.")
+        var table: String?
 
         func run() async throws {
             let config = try project.loadProject()
             let p = try selected(config, pipeline)[0]
-            let n = try await StateAdmin.reset(project: config, pipeline: p)
-            print("\(p.name): removed \(n) saved position(s); the next run starts from scratch")
+            guard let table else {
+                let n = try await StateAdmin.reset(project: config, pipeline: p)
+                print("\(p.name): removed \(n) saved position(s); the next run starts from scratch")
+                return
+            }
+            switch StateAdmin.snapshotKey(pipeline: p, table: table) {
+            case .failure(let e):
+                Terminal.printError("sluice state reset: \(e.description)")
+                throw ExitCode(2)
+            case .success(let key):
+                _ = try await StateAdmin.reset(project: config, pipeline: p, keys: [key])
+                print("\(p.name): the next run reads \(key.dropFirst(PostgresChangeSource.snapshotPrefix.count)) again from a new snapshot")
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
     let slot: String
     static let component = "source postgres cdc"
     static let positionKey = "cdc:lsn"
-    static let snapshotPrefix = "cdc:snapshot:"
+    public static let snapshotPrefix = "cdc:snapshot:"
     static let streamUnit = "stream"
 
     private let lock = NSLock()

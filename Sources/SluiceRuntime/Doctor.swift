@@ -32,6 +32,8 @@ public enum Doctor {
                 ? Finding(pipeline: p.name, component: "source files", ok: false, message: "no file matches \(c.path)",
                           fix: "check the path; relative paths resolve against the project file's directory")
                 : Finding(pipeline: p.name, component: "source files", ok: true, message: "\(matches.count) file(s) match \(c.path)")]
+        case .postgres(let c) where c.mode == .cdc:
+            return await changeCapture(p.name, c)
         case .postgres(let c):
             return [await postgres(p.name, "source postgres", url: c.url) { db in
                 if let table = c.table {

@@ -376,3 +376,47 @@ extension PostgresTests {
         #expect(try same())
     }
 }
+
+extension PostgresTests {
+    /// A user without REPLICATION gets the fix, before anything is read; `doctor` reports how
+    /// much WAL a slot holds and how old the oldest waiting change is.
+    @Test func changeCaptureProblemsAndSlotHealthAreReported() throws {
+        let s = try Self.freshSchema("cdcdoc")
+        defer { try? dropSlots(s) }
+        try Self.psql("""
+            CREATE TABLE \(s).items (id bigint PRIMARY KEY, name text);
+            DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sluice_norepl') THEN CREATE ROLE sluice_norepl LOGIN; END IF; END $$;
+            GRANT USAGE ON SCHEMA \(s) TO sluice_norepl; GRANT SELECT ON \(s).items TO sluice_norepl;
+            """)
+        let dir = try makeTemporaryDirectory("cdc-doctor")
+        let url = try Self.serverURL()
+        let noRepl = url.replacingOccurrences(of: "://postgres@", with: "://sluice_norepl@")
+        try project("""
+            pipelines:
+              pg:
+                source: { type: postgres, url: "$URL", mode: cdc, tables: [\(s).items], slot: \(s)_pg }
+                sink: { type: sqlite, path: replica.db, table: items, mode: replicate }
+              weak:
+                source: { type: postgres, url: "\(noRepl)", mode: cdc, tables: [\(s).items], slot: \(s)_weak }
+                sink: { type: sqlite, path: weak.db, table: items, mode: replicate }
+            """, in: dir)
+        let run = try SluiceProcess.run(["run", "--json"], in: dir)
+        let summary = try RunSummary.parse(run.stdout)
+        #expect(summary.pipeline("pg")?.status == "succeeded")
+        #expect(summary.pipeline("weak")?.status == "failed")
+        #expect(summary.pipeline("weak")?.error?.contains("ALTER ROLE sluice_norepl REPLICATION") == true, "\(summary.pipeline("weak")?.error ?? "")")
+
+        try Self.psql("INSERT INTO \(s).items SELECT i, repeat('x', 100) FROM generate_series(1, 500) i")
+        let doctor = try SluiceProcess.run(["doctor", "--json"], in: dir)
+        struct Report: Decodable {
+            struct Check: Decodable { var pipeline: String; var component: String; var ok: Bool; var message: String; var fix: String? }
+            var checks: [Check]
+        }
+        let checks = try JSONDecoder().decode(Report.self, from: Data(doctor.stdout.utf8)).checks
+        let slot = checks.first { $0.pipeline == "pg" && $0.message.contains("slot \(s)_pg") }
+        #expect(slot?.ok == true)
+        #expect(slot?.message.contains("KiB of changes waiting (oldest") == true, "\(slot?.message ?? "no slot check")")
+        let weak = checks.filter { $0.pipeline == "weak" && !$0.ok }
+        #expect(weak.contains { $0.fix?.contains("REPLICATION") == true })
+    }
+}

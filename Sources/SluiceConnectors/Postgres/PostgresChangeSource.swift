@@ -45,6 +45,11 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
 
     private func locked<T>(_ body: () -> T) -> T { lock.withLock(body) }
 
+    /// wal_level and the REPLICATION attribute, each problem with its fix (`sluice doctor`).
+    public static func checkServer(_ db: PostgresClient) async throws {
+        try await PostgresChangeSetup(db: db, config: PostgresSourceConfig(url: ""), slot: "", component: component).checkServer()
+    }
+
     // MARK: Plan
 
     public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {

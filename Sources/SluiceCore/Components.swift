@@ -128,6 +128,9 @@ public protocol Source: Sendable {
     /// the writing task. A source that must release data upstream (advance a replication slot,
     /// commit an offset) does it from here, never before.
     func acknowledge(_ entries: [StateEntry]) async
+    /// The schema the source's records will have, when it is known without reading them (a
+    /// database table's catalog); nil otherwise. `sluice run --plan` compares it with the sink.
+    func describe(context: RunContext) async throws -> Schema?
     /// Called when the writing stage failed `unit` (its rows are rolled back): a source that
     /// would go on reading it, such as a change stream, can stop.
     func writeFailed(_ unit: WorkUnit) async
@@ -135,6 +138,7 @@ public protocol Source: Sendable {
 
 extension Source {
     public func acknowledge(_ entries: [StateEntry]) async {}
+    public func describe(context: RunContext) async throws -> Schema? { nil }
     public func writeFailed(_ unit: WorkUnit) async {}
 }
 
@@ -173,10 +177,13 @@ public protocol Sink: AnyObject, Sendable {
     /// The columns the destination already has (empty when it does not exist yet or has no fixed
     /// columns): what `schema.evolution: freeze` and the discard policies compare new data with.
     func destinationColumns() async throws -> [String]
+    /// The DDL `prepare(schema:)` would run for `schema`, without running it (`sluice run --plan`).
+    func plannedStatements(for schema: Schema, context: RunContext) async throws -> [String]
 }
 
 extension Sink {
     public func destinationColumns() async throws -> [String] { [] }
+    public func plannedStatements(for schema: Schema, context: RunContext) async throws -> [String] { [] }
 }
 
 /// Change records as change-data-capture sources hand them to a sink in `mode: replicate`: the

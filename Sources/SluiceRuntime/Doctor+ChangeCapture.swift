@@ -38,6 +38,8 @@ extension Doctor {
         findings.append(await postgres(pipeline, component, url: c.url) { db in
             try await slotHealth(db, slot: slot, pipeline: pipeline)
         })
+        let idle = await postgres(pipeline, component, url: c.url) { db in try await idleSlots(db, except: slot) }
+        if !idle.ok { findings.append(idle) }
         return findings
     }
 
@@ -64,10 +66,6 @@ extension Doctor {
                 seconds = max(0, Double(Temporal.nowMicros() - micros) / 1e6)
             }
         }
-        let others = try await db.rows("""
-            SELECT slot_name::text FROM pg_replication_slots WHERE slot_name <> $1 AND plugin = 'wal2json' AND NOT active
-              AND database = current_database() AND (pg_current_wal_lsn() - restart_lsn) > $2::bigint
-            """, [slot, String(slotLagLimit)]).compactMap { $0.first ?? nil }
         var message = "slot \(slot): \(byteText(lag)) of changes waiting"
         if let seconds { message += String(format: " (oldest %.0f s)", seconds) }
         message += ", \(byteText(retained)) of WAL held on the server, \(row[1] == "true" ? "in use now" : "idle between runs")"
@@ -78,11 +76,19 @@ extension Doctor {
         if lag > slotLagLimit {
             return (false, message, "run the pipeline more often (sluice run \(pipeline) --follow, or a schedule), or the server keeps WAL for it")
         }
-        if !others.isEmpty {
-            return (false, message + "; idle wal2json slots hold more than \(byteText(slotLagLimit)) of WAL: \(others.joined(separator: ", "))",
-                    "drop slots no pipeline uses: " + others.map { "SELECT pg_drop_replication_slot('\($0)');" }.joined(separator: " "))
-        }
         return (true, message, nil)
+    }
+
+    /// Other idle wal2json slots of the database that hold much WAL: often left by a pipeline
+    /// that was renamed or removed.
+    static func idleSlots(_ db: PostgresClient, except slot: String) async throws -> (Bool, String, String?) {
+        let others = try await db.rows("""
+            SELECT slot_name::text FROM pg_replication_slots WHERE slot_name <> $1 AND plugin = 'wal2json' AND NOT active
+              AND database = current_database() AND (pg_current_wal_lsn() - restart_lsn) > $2::bigint
+            """, [slot, String(slotLagLimit)]).compactMap { $0.first ?? nil }
+        guard !others.isEmpty else { return (true, "no idle slots holding WAL", nil) }
+        return (false, "idle wal2json slots hold more than \(byteText(slotLagLimit)) of WAL each: \(others.joined(separator: ", "))",
+                "drop the slots no pipeline uses: " + others.map { "SELECT pg_drop_replication_slot('\($0)');" }.joined(separator: " "))
     }
 
     static func byteText(_ n: Int64) -> String {

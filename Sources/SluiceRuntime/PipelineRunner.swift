@@ -83,22 +83,21 @@ final class PipelineRunner: @unchecked Sendable {
         return record
     }
 
-    private func makeSink() throws -> any Sink {
+    static func makeSink(_ config: PipelineConfig, fullRefresh: Bool) throws -> any Sink {
         // A full refresh of an append table rebuilds it, like a first run would have.
-        let rebuild = options.fullRefresh
         switch config.sink {
         case .sqlite(var c):
-            if rebuild, c.mode == .append { c.mode = .replace }
+            if fullRefresh, c.mode == .append { c.mode = .replace }
             return SQLiteSink(config: c)
         case .files(let c):
             return FilesSink(config: c)
         case .postgres(var c):
-            if rebuild, c.mode == .append { c.mode = .replace }
+            if fullRefresh, c.mode == .append { c.mode = .replace }
             return try PostgresSink(config: c, schema: config.schema)
         }
     }
 
-    private func makeSource() throws -> any Source {
+    static func makeSource(_ config: PipelineConfig) throws -> any Source {
         switch config.source {
         case .files(let c): FilesSource(config: c, schema: config.schema)
         case .postgres(let c) where c.mode == .cdc: try PostgresChangeSource(config: c)
@@ -121,8 +120,8 @@ final class PipelineRunner: @unchecked Sendable {
         context.startedAt = record.startedAt
         context.follow = options.follow
         context.dryRun = options.dryRun
-        let source = try makeSource()
-        let sink = try makeSink()
+        let source = try Self.makeSource(config)
+        let sink = try Self.makeSink(config, fullRefresh: options.fullRefresh)
 
         if options.dryRun {
             let state = options.fullRefresh || replaces ? [:] : try store.loadState(pipeline: config.name).merging(try await sinkStateIfPresent(sink, context), uniquingKeysWith: { _, b in b })

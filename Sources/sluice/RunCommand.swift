@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Pipelines that may run at the same time.")
     var parallel = 2
 
+    @Flag(help: "Print the DDL each sink would apply to take its source's current columns (create table, add or widen columns), and what schema.evolution would do instead; reads and writes no data.")
+    var plan = false
+
     @Flag(help: "Keep streaming: change-data-capture sources wait for new changes (poll_interval) instead of stopping once caught up; stop with Ctrl-C or SIGTERM.")
     var follow = false
 
@@ -40,6 +43,22 @@ struct RunCommand: AsyncParsableCommand {
         for name in pipelines where config.pipeline(named: name) == nil {
             Terminal.printError("sluice run: unknown pipeline '\(name)' (defined: \(config.pipelines.map(\.name).joined(separator: ", ")))")
             throw ExitCode(2)
+        }
+        if plan {
+            let selected = pipelines.isEmpty ? config.pipelines : config.pipelines.filter { pipelines.contains($0.name) }
+            let entries = await SchemaPlan.make(project: config, pipelines: selected)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print("{\"plan\":" + String(decoding: try encoder.encode(entries), as: UTF8.self) + "}")
+            } else {
+                for e in entries {
+                    print("\(e.pipeline) → \(e.sink): " + (e.statements.isEmpty ? "no DDL" : "\(e.statements.count) statement(s)"))
+                    for statement in e.statements { print("  \(statement);") }
+                    for note in e.notes { print("  note: \(note)") }
+                }
+            }
+            return
         }
         var options = RunOptions()
         options.fullRefresh = fullRefresh

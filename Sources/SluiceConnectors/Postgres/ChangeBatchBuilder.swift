@@ -268,10 +268,11 @@ struct ChangeBatchBuilder {
             source.append(string: text)
             ts.append(int64: nowMillis)
         }
-        let schema = Schema([Field("op", .string, nullable: false), Field("before", .json), Field("after", .json),
-                             Field("source", .json, nullable: false), Field("ts_ms", .int64, nullable: false)])
-        return RecordBatch(schema: schema, columns: [op, beforeJSON, afterJSON, source, ts], origins: kept.map { $0 + 1 })
+        return RecordBatch(schema: Self.envelopeSchema, columns: [op, beforeJSON, afterJSON, source, ts], origins: kept.map { $0 + 1 })
     }
+
+    static let envelopeSchema = Schema([Field("op", .string, nullable: false), Field("before", .json), Field("after", .json),
+                                        Field("source", .json, nullable: false), Field("ts_ms", .int64, nullable: false)])
 
     private mutating func reset() {
         ops = []

@@ -50,6 +50,20 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
         try await PostgresChangeSetup(db: db, config: PostgresSourceConfig(url: ""), slot: "", component: component).checkServer()
     }
 
+    /// Replicate: the table's columns (and the operation); a change log: the envelope.
+    public func describe(context: RunContext) async throws -> Schema? {
+        guard config.emitsRows, let name = config.tables.first else { return ChangeBatchBuilder.envelopeSchema }
+        let db = try await PostgresClient.connect(endpoint, component: Self.component)
+        do {
+            let table = try await PostgresChangeSetup(db: db, config: config, slot: slot, component: Self.component).describe(name)
+            await db.close()
+            return table.declared
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
     // MARK: Plan
 
     public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {

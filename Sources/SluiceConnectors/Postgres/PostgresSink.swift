@@ -118,30 +118,10 @@ public final class PostgresSink: Sink, @unchecked Sendable {
         // The operation column of change records is applied, not stored.
         let schema = Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn })
         if tableColumns == nil { tableColumns = try await existingColumns(db, table: tableName) }
-        if tableColumns!.isEmpty {
-            guard config.create else {
-                throw SluiceError(.sink, "table \(schemaName).\(tableName) does not exist", component: Self.component, location: endpoint.display,
-                                  fix: "create it, or set create: true on the sink")
-            }
-            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.ddlLock))")
-            try await db.execute(createTable(target, schema: schema))
-            tableColumns = try await existingColumns(db, table: tableName)
-        } else {
-            for field in schema.fields where tableColumns![field.name] == nil {
-                try await db.execute("ALTER TABLE \(target) ADD COLUMN \(PostgresSQL.quote(field.name)) \(PostgresTypes.sqlType(field.type))")
-                tableColumns![field.name] = PostgresTypes.sqlType(field.type)
-            }
-            // A column whose values widened (integers that became decimals or text upstream) is
-            // widened in place, as the evolve policy asks.
-            for field in schema.fields {
-                guard let existing = tableColumns![field.name] else { continue }
-                let current = PostgresTypes.sluiceType(PostgresTypes.column(name: field.name, formatType: existing))
-                guard current != field.type, current.fits(in: field.type), config.create else { continue }
-                let type = PostgresTypes.sqlType(field.type)
-                try await db.execute("ALTER TABLE \(target) ALTER COLUMN \(PostgresSQL.quote(field.name)) TYPE \(type) USING \(PostgresSQL.quote(field.name))::\(type)")
-                tableColumns![field.name] = type
-            }
-        }
+        let statements = try tableStatements(for: schema, existing: tableColumns!)
+        if tableColumns!.isEmpty { try await db.execute("SELECT pg_advisory_xact_lock(\(Self.ddlLock))") }
+        for statement in statements { try await db.execute(statement) }
+        if !statements.isEmpty { tableColumns = try await existingColumns(db, table: tableName) }
         primaryKey = schema.primaryKey
         if primaryKey.isEmpty { primaryKey = try await PostgresRelation.primaryKey(db, schema: schemaName, table: tableName) }
         if config.mode == .merge || config.mode == .replicate, primaryKey.isEmpty {
@@ -170,6 +150,46 @@ public final class PostgresSink: Sink, @unchecked Sendable {
                 }
             }
             stageTypes = self.schema.fields.map { PostgresTypes.sqlType($0.type) }
+        }
+    }
+
+    /// The DDL that makes the table take `schema` (`prepare` runs it, `sluice run --plan` prints
+    /// it): the table when there is none, then added columns and, for values that widened
+    /// upstream (integers that became decimals or text), columns widened in place.
+    func tableStatements(for schema: Schema, existing: [String: String]) throws -> [String] {
+        guard !existing.isEmpty else {
+            guard config.create else {
+                throw SluiceError(.sink, "table \(schemaName).\(tableName) does not exist", component: Self.component, location: endpoint.display,
+                                  fix: "create it, or set create: true on the sink")
+            }
+            return [createTable(target, schema: schema)]
+        }
+        var out: [String] = []
+        for field in schema.fields {
+            guard let current = existing[field.name] else {
+                out.append("ALTER TABLE \(target) ADD COLUMN \(PostgresSQL.quote(field.name)) \(PostgresTypes.sqlType(field.type))")
+                continue
+            }
+            let currentType = PostgresTypes.sluiceType(PostgresTypes.column(name: field.name, formatType: current))
+            let widened = currentType.widened(with: field.type)
+            if widened != currentType, config.create {
+                let wider = PostgresTypes.sqlType(widened)
+                out.append("ALTER TABLE \(target) ALTER COLUMN \(PostgresSQL.quote(field.name)) TYPE \(wider) USING \(PostgresSQL.quote(field.name))::\(wider)")
+            }
+        }
+        return out
+    }
+
+    public func plannedStatements(for schema: Schema, context: RunContext) async throws -> [String] {
+        // Its own connection: opening the sink would create its schema and state table.
+        let db = try await PostgresClient.connect(endpoint, component: Self.component)
+        do {
+            let existing = try await existingColumns(db, table: tableName)
+            await db.close()
+            return try tableStatements(for: Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn }), existing: existing)
+        } catch {
+            await db.close()
+            throw error
         }
     }
 

@@ -66,13 +66,30 @@ public struct PostgresSource: Source {
         }
     }
 
+    /// The catalog's columns as Sluice types; the pipeline's own declarations win.
+    private func schema(of relation: PostgresRelation) -> Schema {
+        let key = config.primaryKey.isEmpty ? relation.primaryKey : config.primaryKey
+        return Schema(relation.columns.map { c in
+            schemaConfig.declared[c.name] ?? Field(c.name, PostgresTypes.sluiceType(c), nullable: c.nullable, primaryKey: key.contains(c.name))
+        })
+    }
+
+    public func describe(context: RunContext) async throws -> Schema? {
+        let db = try await PostgresClient.connect(endpoint, component: Self.component)
+        do {
+            let relation = try await PostgresRelation.describe(db, table: config.table, query: config.query, component: Self.component)
+            await db.close()
+            return schema(of: relation)
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
     private func read(_ db: PostgresClient, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
         let relation = try await PostgresRelation.describe(db, table: config.table, query: config.query, component: Self.component)
         let key = config.primaryKey.isEmpty ? relation.primaryKey : config.primaryKey
-        // The pipeline's own declarations win over the catalog's.
-        let declared = Schema(relation.columns.map { c in
-            schemaConfig.declared[c.name] ?? Field(c.name, PostgresTypes.sluiceType(c), nullable: c.nullable, primaryKey: key.contains(c.name))
-        })
+        let declared = schema(of: relation)
         let typer = BatchTyper(declared: declared, formats: schemaConfig.formats)
         let select = relation.columns.map(PostgresTypes.selectExpression).joined(separator: ", ")
         // JSON columns arrive as JSON text, to be kept as is rather than quoted as a string.

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceConfig
 import SluiceCore
 import SluiceFormats
@@ -102,28 +103,42 @@ public final class SQLiteSink: Sink, @unchecked Sendable {
         }
     }
 
-    public func prepare(schema: Schema, context: RunContext) async throws {
-        let db = try database()
-        // The operation column of change records is applied, not stored.
-        let schema = Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn })
-        if tableOrder.isEmpty {
+    /// The DDL that makes the table take `schema`: the table when there is none, then the
+    /// columns it lacks (SQLite's column types are affinities: values of a wider type fit).
+    private func tableStatements(for schema: Schema, existing: [String]? = nil, table: String? = nil) throws -> [String] {
+        let columns = existing ?? tableOrder
+        let name = q(table ?? targetTable)
+        if columns.isEmpty {
             if !config.create, !staged {
-                throw SluiceError(.sink, "table \(config.table) does not exist and create is false", location: db.path,
+                throw SluiceError(.sink, "table \(config.table) does not exist and create is false", location: config.path,
                                   fix: "create the table, or set create: true")
             }
             var defs = schema.fields.map { "\(q($0.name)) \(Self.sqlType($0.type))\($0.nullable ? "" : " NOT NULL")" }
             let pk = schema.primaryKey
             if !pk.isEmpty { defs.append("PRIMARY KEY (\(pk.map(q).joined(separator: ", ")))") }
-            try db.execute("CREATE TABLE IF NOT EXISTS \(q(targetTable)) (\(defs.joined(separator: ", ")))")
-        } else {
-            for field in schema.fields where tableColumns[field.name] == nil {
-                guard config.create else {
-                    throw SluiceError(.sink, "column \(field.name) is not in table \(config.table) and create is false",
-                                      location: db.path, fix: "add the column, or set create: true")
-                }
-                try db.execute("ALTER TABLE \(q(targetTable)) ADD COLUMN \(q(field.name)) \(Self.sqlType(field.type))")
-            }
+            return ["CREATE TABLE IF NOT EXISTS \(name) (\(defs.joined(separator: ", ")))"]
         }
+        return try schema.fields.filter { !columns.contains($0.name) }.map { field in
+            guard config.create else {
+                throw SluiceError(.sink, "column \(field.name) is not in table \(config.table) and create is false",
+                                  location: config.path, fix: "add the column, or set create: true")
+            }
+            return "ALTER TABLE \(name) ADD COLUMN \(q(field.name)) \(Self.sqlType(field.type))"
+        }
+    }
+
+    public func plannedStatements(for schema: Schema, context: RunContext) async throws -> [String] {
+        let path = context.resolve(config.path)
+        var existing: [String] = []
+        if FileManager.default.fileExists(atPath: path) { existing = try SQLiteDatabase(path: path).columns(of: config.table).map(\.name) }
+        return try tableStatements(for: Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn }), existing: existing, table: config.table)
+    }
+
+    public func prepare(schema: Schema, context: RunContext) async throws {
+        let db = try database()
+        // The operation column of change records is applied, not stored.
+        let schema = Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn })
+        for statement in try tableStatements(for: schema) { try db.execute(statement) }
         let tableKey = Set(try db.columns(of: targetTable).filter(\.pk).map(\.name))
         if config.mode == .merge || config.mode == .replicate, !schema.primaryKey.isEmpty, tableKey != Set(schema.primaryKey) {
             // Upserts need a unique index on the key; a table created elsewhere may lack one.

@@ -33,19 +33,16 @@ while [ $# -gt 0 ]; do
 done
 SLUICE="${SLUICE:-$REPO/.build/release/sluice}"
 [ -x "$SLUICE" ] || { echo "no sluice binary at $SLUICE (swift build -c release)" >&2; exit 1; }
-started_server=0
-if [ -z "${SLUICE_TEST_POSTGRES_URL:-}" ]; then
-    eval "$("$REPO/scripts/peers" start postgres)"
-    started_server=1
-fi
-URL="$SLUICE_TEST_POSTGRES_URL"
+SLUICE="$(realpath "$SLUICE")"
+# shellcheck source=lib/postgres_peer.sh
+source "$BENCH_DIR/lib/postgres_peer.sh"
+use_postgres_peer "$REPO"
 WORK="$BENCH_DIR/out/cdc"
 follower=""
 cleanup() {
     [ -n "$follower" ] && kill "$follower" 2>/dev/null
     psql "$URL" -X -q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'bench_cdc'" >/dev/null 2>&1 || true
-    [ "$started_server" = 1 ] && "$REPO/scripts/peers" stop postgres
-    true
+    stop_postgres_peer "$REPO"
 }
 trap cleanup EXIT
 rm -rf "$WORK" && mkdir -p "$WORK"

@@ -41,14 +41,11 @@ COUNT_PY="$PY"
 [ -x "$COUNT_PY" ] || COUNT_PY="$REPO/.venv-test/bin/python"
 export BENCH_PARQUET_CODEC="${BENCH_PARQUET_CODEC:-snappy}"
 
-started_server=0
-if [ -z "${SLUICE_TEST_POSTGRES_URL:-}" ]; then
-    eval "$("$REPO/scripts/peers" start postgres)"
-    started_server=1
-fi
-URL="$SLUICE_TEST_POSTGRES_URL"
+# shellcheck source=lib/postgres_peer.sh
+source "$BENCH_DIR/lib/postgres_peer.sh"
+use_postgres_peer "$REPO"
 WORK="$BENCH_DIR/out/postgres"
-cleanup() { [ "$started_server" = 1 ] && "$REPO/scripts/peers" stop postgres; true; }
+cleanup() { stop_postgres_peer "$REPO"; }
 trap cleanup EXIT
 mkdir -p "$WORK"
 

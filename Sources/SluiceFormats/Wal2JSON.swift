@@ -46,15 +46,7 @@ public struct Wal2JSONChange: Sendable {
         var change = Wal2JSONChange(action: .other(""))
         var scratch: [UInt8] = []
         do {
-            try s.expect(123)
-            s.skipWhitespace()
-            if !s.atEnd, s.current == 125 { throw s.fail("empty change") }
-            while true {
-                s.skipWhitespace()
-                let key = try Self.string(&s, &scratch)
-                try s.expect(58)
-                s.skipWhitespace()
-                guard !s.atEnd else { throw s.fail("unexpected end of input") }
+            try fields(of: &s, &scratch) { key, s, scratch in
                 switch key {
                 case "action":
                     let a = try Self.string(&s, &scratch)
@@ -80,17 +72,34 @@ public struct Wal2JSONChange: Sendable {
                 case "pk": change.primaryKey = try Self.columns(&s, &scratch, text).map(\.name)
                 default: try s.skipValue()
                 }
-                s.skipWhitespace()
-                guard !s.atEnd else { throw s.fail("unexpected end of input") }
-                if s.current == 44 { s.i += 1; continue }
-                try s.expect(125)
-                break
             }
         } catch let failure as JSONScanner.Failure {
             throw SluiceError(.parse, "wal2json output is not valid JSON at offset \(failure.offset): \(failure.message)",
                               fix: "check that the slot uses the wal2json plugin with format-version 2")
         }
         return change
+    }
+
+    /// Walks the members of the object at the scanner, handing each key to `body` with the
+    /// scanner at its value (which `body` must consume).
+    private static func fields(of s: inout JSONScanner, _ scratch: inout [UInt8],
+                               _ body: (String, inout JSONScanner, inout [UInt8]) throws -> Void) throws {
+        try s.expect(123)
+        s.skipWhitespace()
+        if !s.atEnd, s.current == 125 { throw s.fail("empty object") }
+        while true {
+            s.skipWhitespace()
+            let key = try string(&s, &scratch)
+            try s.expect(58)
+            s.skipWhitespace()
+            guard !s.atEnd else { throw s.fail("unexpected end of input") }
+            try body(key, &s, &scratch)
+            s.skipWhitespace()
+            guard !s.atEnd else { throw s.fail("unexpected end of input") }
+            if s.current == 44 { s.i += 1; continue }
+            try s.expect(125)
+            return
+        }
     }
 
     private static func string(_ s: inout JSONScanner, _ scratch: inout [UInt8]) throws -> String {
@@ -109,13 +118,7 @@ public struct Wal2JSONChange: Sendable {
         if !s.atEnd, s.current == 93 { s.i += 1; return out }
         while true {
             var column = Column(name: "", type: "", typeOID: 0, value: .null)
-            try s.expect(123)
-            while true {
-                s.skipWhitespace()
-                let key = try string(&s, &scratch)
-                try s.expect(58)
-                s.skipWhitespace()
-                guard !s.atEnd else { throw s.fail("unexpected end of input") }
+            try fields(of: &s, &scratch) { key, s, scratch in
                 switch key {
                 case "name": column.name = try string(&s, &scratch)
                 case "type": column.type = try string(&s, &scratch)
@@ -125,11 +128,6 @@ public struct Wal2JSONChange: Sendable {
                 case "value": column.value = try value(&s, &scratch, text)
                 default: try s.skipValue()
                 }
-                s.skipWhitespace()
-                guard !s.atEnd else { throw s.fail("unexpected end of input") }
-                if s.current == 44 { s.i += 1; continue }
-                try s.expect(125)
-                break
             }
             out.append(column)
             s.skipWhitespace()

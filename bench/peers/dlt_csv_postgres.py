@@ -14,6 +14,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
 import dlt  # noqa: E402
+from pg_url import with_password  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
@@ -22,14 +23,6 @@ TYPES = {
     "amount": pa.decimal128(12, 2), "quantity": pa.int64(), "status": pa.string(),
     "created_at": pa.timestamp("us", tz="UTC"), "note": pa.string(),
 }
-
-
-def with_password(url: str) -> str:
-    """dlt insists on a password; the benchmark's throwaway server trusts local users, so any will do."""
-    url = url.replace("postgres://", "postgresql://", 1)
-    scheme, rest = url.split("://", 1)
-    userinfo, _, host = rest.rpartition("@")
-    return url if not userinfo or ":" in userinfo else f"{scheme}://{userinfo}:unused@{host}"
 
 
 def main(src: str, url: str, qualified: str, file_format: str) -> None:

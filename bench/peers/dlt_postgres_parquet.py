@@ -13,16 +13,9 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 
 import dlt  # noqa: E402
+from pg_url import with_password  # noqa: E402
 from dlt.sources.sql_database import sql_table  # noqa: E402
 from parquet_codec import parquet_codec  # noqa: E402
-
-
-def with_password(url: str) -> str:
-    """dlt insists on a password; the benchmark's throwaway server trusts local users, so any will do."""
-    url = url.replace("postgres://", "postgresql://", 1)
-    scheme, rest = url.split("://", 1)
-    userinfo, _, host = rest.rpartition("@")
-    return url if not userinfo or ":" in userinfo else f"{scheme}://{userinfo}:unused@{host}"
 
 
 def main(url: str, qualified: str, out: str, backend: str) -> None:

@@ -1,8 +1,9 @@
 /// PostgreSQL's text form of arrays (`{1,2}`, `{"a b",NULL}`, `{{1,2},{3,4}}`) as JSON, the way
 /// `to_json` renders them, for values that arrive as text (change data capture).
 enum PostgresArrayText {
-    /// `elementsAreJSON`: numbers and booleans stay bare (`t`/`f` become `true`/`false`); otherwise
-    /// every element is a JSON string. Returns nil when the text is not an array literal.
+    /// With `numeric`, number elements stay bare; with `boolean`, `t`/`f` become `true`/`false`;
+    /// every other element is a JSON string, and `NULL` is null. Returns nil when the text is not an
+    /// array literal.
     static func json(_ text: String, numeric: Bool, boolean: Bool) -> String? {
         var out = ""
         var chars = Array(text.utf8)[...]

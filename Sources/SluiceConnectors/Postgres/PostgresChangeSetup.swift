@@ -14,7 +14,13 @@ struct PostgresChangeSetup {
         SluiceError(.source, message, component: component, location: db.endpoint.display, fix: fix)
     }
 
-    func checkServer() async throws {
+    func checkServer() async throws { try await Self.checkServer(db, component: component) }
+
+    /// wal_level and the REPLICATION attribute.
+    static func checkServer(_ db: PostgresClient, component: String) async throws {
+        func problem(_ message: String, fix: String) -> SluiceError {
+            SluiceError(.source, message, component: component, location: db.endpoint.display, fix: fix)
+        }
         let level = try await db.rows("SELECT current_setting('wal_level')").first?.first ?? nil
         guard level == "logical" else {
             throw problem("wal_level is \(level ?? "unknown"), and change data capture needs logical",

@@ -47,7 +47,7 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
 
     /// wal_level and the REPLICATION attribute, each problem with its fix (`sluice doctor`).
     public static func checkServer(_ db: PostgresClient) async throws {
-        try await PostgresChangeSetup(db: db, config: PostgresSourceConfig(url: ""), slot: "", component: component).checkServer()
+        try await PostgresChangeSetup.checkServer(db, component: component)
     }
 
     /// Replicate: the table's columns (and the operation); a change log: the envelope.
@@ -81,13 +81,11 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
     private func plan(_ db: PostgresClient, state: [String: String], context: RunContext) async throws -> [WorkUnit] {
         let setup = PostgresChangeSetup(db: db, config: config, slot: slot, component: Self.component)
         try await setup.checkServer()
-        var described: [String: CapturedTable] = [:]
-        for name in config.tables {
-            let table = try await setup.describe(name)
-            described[table.qualified] = table
-        }
+        var ordered: [CapturedTable] = []
+        for name in config.tables { ordered.append(try await setup.describe(name)) }
+        let described = Dictionary(ordered.map { ($0.qualified, $0) }, uniquingKeysWith: { a, _ in a })
         if !context.dryRun {
-            if config.fullReplicaIdentity { try await setup.ensureFullReplicaIdentity(Array(described.values)) }
+            if config.fullReplicaIdentity { try await setup.ensureFullReplicaIdentity(ordered) }
             try await setup.ensureSlot()
         }
         var position: LSN?
@@ -100,8 +98,7 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
         }
         var covered: [String: SnapshotCoverage] = [:]
         var units: [WorkUnit] = []
-        for name in config.tables {
-            let table = described.values.first { $0.qualified == name || $0.name == name }!
+        for table in ordered {
             if let saved = state[Self.snapshotPrefix + table.qualified] {
                 covered[table.qualified] = try? JSONDecoder().decode(SnapshotCoverage.self, from: Data(saved.utf8))
             } else if config.snapshot == .initial {

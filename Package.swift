@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian, linked through module maps (scripts/setup installs the -dev packages).
@@ -35,6 +38,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "SluiceRuntime", dependencies: [
             "SluiceCore", "SluiceFormats", "SluiceConfig", "SluiceConnectors", "CSQLite",
@@ -43,6 +47,13 @@ let package = Package(
         ]),
         .target(name: "Sluice", dependencies: [
             "SluiceCore", "SluiceFormats", "SluiceConfig", "SluiceConnectors", "SluiceRuntime",
+        ]),
+        // The misbehaving HTTP API the http source is tested against (and the REST example uses).
+        .executableTarget(name: "sluice-test-api", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "sluice", dependencies: [
             "Sluice",

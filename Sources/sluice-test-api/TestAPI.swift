@@ -1,0 +1,240 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The endpoints of the test API and what they do.
+///
+/// - `GET /items`: `total` records (default `--records`), paginated by `style`:
+///   - `page_number` (default): `page` (from 1), `per_page` → `{"data": […], "meta": {"page", "total_pages", "total", "has_more"}}`
+///   - `offset`: `offset`, `limit` → `{"results": […], "total"}`
+///   - `cursor`: `cursor`, `limit` → `{"items": […], "next_cursor": "…" | null}`; `loop=1` repeats a cursor
+///   - `link_header`: `page`, `per_page` → a top-level array and `Link: <…>; rel="next"`
+///   - `next_url`: `page`, `per_page` → `{"data": […], "links": {"next": "http://…" | null}}`
+///   `since` keeps records updated after it (ISO 8601). Misbehaviour: `fail_rate` (share of
+///   requests answered 500 or 503), `rate` (requests per second allowed, beyond which 429 with
+///   `Retry-After: 1`), `slow_ms`, `malformed_page` (that page is cut-off JSON), `drop_page` (the
+///   connection drops in the middle of that page), `auth` (`bearer`: `Authorization: Bearer
+///   secret-token`; `api_key`: header `X-API-Key: k1` or query `api_key=k1`; `basic`: user
+///   `sluice`, password `pa55`; `oauth`: a token from `/oauth/token`).
+/// - `POST /oauth/token`: client credentials (`client_id=sluice`, `client_secret=s3cret`, form
+///   body or basic auth) → `{"access_token", "token_type", "expires_in"}`; a token stops working
+///   after `--token-ttl` requests (401, as if it expired).
+/// - `GET /teams`: 30 teams as a top-level array; `GET /teams/{id}/players?page=`: 2 pages of 5
+///   players each (`{"data": […], "meta": {"total_pages": 2}}`).
+/// - `POST /_config` `{"fail_teams": [7]}`: those teams' players answer 500 until changed.
+/// - `GET /_stats`: requests so far, per path, the most in any one second, tokens issued;
+///   `POST /_reset` clears them.
+final class TestAPI: @unchecked Sendable {
+    let records: Int
+    let tokenTTL: Int
+    private let lock = NSLock()
+    private var requests: [String: Int] = [:]
+    private var times: [Double] = []
+    private var tokens: [String: Int] = [:]
+    private var issued = 0
+    private var failTeams: Set<Int> = []
+    private var rng = SystemRandomNumberGenerator()
+
+    init(records: Int, tokenTTL: Int) {
+        self.records = records
+        self.tokenTTL = tokenTTL
+    }
+
+    func routes(_ router: Router<BasicRequestContext>) {
+        router.get("/items") { request, _ in try await self.items(request) }
+        router.post("/oauth/token") { request, _ in try await self.token(request) }
+        router.get("/teams") { request, _ in
+            self.count(request)
+            return Self.json((1...30).map { "{\"team_id\":\($0),\"name\":\"Team \($0)\"}" }.joined(separator: ",").wrapped("[", "]"))
+        }
+        router.get("/teams/:team/players") { request, context in
+            self.count(request)
+            let team = context.parameters.get("team", as: Int.self) ?? 0
+            if self.locked({ self.failTeams.contains(team) }) { return Self.error(.internalServerError, "team \(team) is broken") }
+            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
+            let players: [String] = page > 2 ? [] : (0..<5).map { k in
+                let id = team * 100 + (page - 1) * 5 + k
+                return "{\"player_id\":\(id),\"team_id\":\(team),\"name\":\"Player \(id)\"}"
+            }
+            return Self.json("{\"data\":[\(players.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
+        }
+        router.post("/_config") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] ?? [:]
+            self.locked { self.failTeams = Set((object["fail_teams"] as? [Int]) ?? []) }
+            return Self.json("{}")
+        }
+        router.get("/_stats") { _, _ in
+            self.locked {
+                let perPath = self.requests.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+                return Self.json("{\"requests\":\(self.requests.values.reduce(0, +)),\"by_path\":{\(perPath)},\"max_per_second\":\(self.maxPerSecond()),\"tokens_issued\":\(self.issued)}")
+            }
+        }
+        router.post("/_reset") { _, _ in
+            self.locked {
+                self.requests = [:]
+                self.times = []
+                self.issued = 0
+            }
+            return Self.json("{}")
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T { try lock.withLock(body) }
+
+    private func count(_ request: Request) {
+        locked {
+            requests[request.uri.path, default: 0] += 1
+            times.append(Date().timeIntervalSince1970)
+        }
+    }
+
+    /// The most requests that fell into any window of one second.
+    private func maxPerSecond() -> Int {
+        var best = 0, start = 0
+        for end in times.indices {
+            while times[end] - times[start] >= 1 { start += 1 }
+            best = max(best, end - start + 1)
+        }
+        return best
+    }
+
+    // MARK: Items
+
+    func record(_ i: Int) -> String {
+        let updated = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: 1_704_067_200 + Double(i)))
+        return "{\"id\":\(i),\"name\":\"item \(i)\",\"team_id\":\(i % 30 + 1),\"score\":\(Double(i) * 1.5),\"updated_at\":\"\(updated)\","
+            + "\"tags\":[\"a\",\"b\"],\"meta\":{\"source\":\"test-api\",\"n\":\(i)}}"
+    }
+
+    private func items(_ request: Request) async throws -> Response {
+        count(request)
+        let q = request.uri.queryParameters
+        if let slow = q.get("slow_ms", as: Int.self) { try await Task.sleep(for: .milliseconds(slow)) }
+        if let problem = authProblem(request) { return problem }
+        if let rate = q.get("rate", as: Double.self), rate > 0 {
+            let recent = locked { times.filter { Date().timeIntervalSince1970 - $0 < 1 }.count }
+            if Double(recent) > rate {
+                var response = Self.error(.tooManyRequests, "slow down")
+                response.headers[.retryAfter] = "1"
+                return response
+            }
+        }
+        if let failRate = q.get("fail_rate", as: Double.self), Double.random(in: 0..<1, using: &rng) < failRate {
+            return Self.error(Bool.random() ? .internalServerError : .serviceUnavailable, "injected failure")
+        }
+        var ids = Array(1...max(1, q.get("total", as: Int.self) ?? records))
+        if q.get("total", as: Int.self) == 0 { ids = [] }
+        if let since = q.get("since"), let date = ISO8601DateFormatter().date(from: since) {
+            let floor = Int(date.timeIntervalSince1970 - 1_704_067_200)
+            ids = ids.filter { $0 > floor }
+        }
+        let style = q.get("style") ?? "page_number"
+        let base = "http://\(request.head.authority ?? "127.0.0.1")/items"
+        var page = 1, body: String, headers = HTTPFields()
+        func slice(_ from: Int, _ count: Int) -> [String] { from < ids.count ? ids[from..<min(ids.count, from + count)].map(record) : [] }
+        switch style {
+        case "offset":
+            let offset = q.get("offset", as: Int.self) ?? 0, limit = q.get("limit", as: Int.self) ?? 100
+            page = offset / max(1, limit) + 1
+            body = "{\"results\":[\(slice(offset, limit).joined(separator: ","))],\"total\":\(ids.count)}"
+        case "cursor":
+            let limit = q.get("limit", as: Int.self) ?? 100
+            let offset = q.get("cursor").flatMap { Int($0.dropFirst(2)) } ?? 0
+            page = offset / max(1, limit) + 1
+            let next = offset + limit < ids.count ? "\"c-\(q.get("loop") == "1" ? offset : offset + limit)\"" : "null"
+            body = "{\"items\":[\(slice(offset, limit).joined(separator: ","))],\"next_cursor\":\(next)}"
+        default:
+            page = q.get("page", as: Int.self) ?? 1
+            let perPage = q.get("per_page", as: Int.self) ?? 100
+            let pages = (ids.count + perPage - 1) / perPage
+            let rows = slice((page - 1) * perPage, perPage).joined(separator: ",")
+            var others = q.filter { $0.key != "page" }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+            if !others.isEmpty { others += "&" }
+            switch style {
+            case "link_header":
+                body = "[\(rows)]"
+                if page < pages { headers[HTTPField.Name("Link")!] = "<\(base)?\(others)page=\(page + 1)>; rel=\"next\", <\(base)?\(others)page=\(pages)>; rel=\"last\"" }
+            case "next_url":
+                let next = page < pages ? "\"\(base)?\(others)page=\(page + 1)\"" : "null"
+                body = "{\"data\":[\(rows)],\"links\":{\"next\":\(next)}}"
+            default:
+                body = "{\"data\":[\(rows)],\"meta\":{\"page\":\(page),\"total_pages\":\(pages),\"total\":\(ids.count),\"has_more\":\(page < pages)}}"
+            }
+        }
+        if q.get("malformed_page", as: Int.self) == page { body = String(body.prefix(body.count / 2)) }
+        headers[.contentType] = "application/json"
+        if q.get("drop_page", as: Int.self) == page {
+            let half = ByteBuffer(string: String(body.prefix(body.count / 2)))
+            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: body.utf8.count) { writer in
+                try await writer.write(half)
+                throw CancellationError()   // the connection closes with the body half sent
+            })
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    // MARK: Auth
+
+    private func authProblem(_ request: Request) -> Response? {
+        let q = request.uri.queryParameters
+        guard let kind = q.get("auth") else { return nil }
+        let authorization = request.headers[.authorization] ?? ""
+        switch kind {
+        case "bearer":
+            return authorization == "Bearer secret-token" ? nil : Self.error(.unauthorized, "bad token")
+        case "api_key":
+            return request.headers[HTTPField.Name("X-API-Key")!] == "k1" || q.get("api_key") == "k1" ? nil : Self.error(.unauthorized, "bad key")
+        case "basic":
+            return authorization == "Basic " + Data("sluice:pa55".utf8).base64EncodedString() ? nil : Self.error(.unauthorized, "bad credentials")
+        case "oauth":
+            guard authorization.hasPrefix("Bearer ") else { return Self.error(.unauthorized, "no token") }
+            let token = String(authorization.dropFirst(7))
+            let ok: Bool = locked {
+                guard let used = tokens[token], used < tokenTTL else { return false }
+                tokens[token] = used + 1
+                return true
+            }
+            return ok ? nil : Self.error(.unauthorized, "token expired")
+        default:
+            return Self.error(.badRequest, "unknown auth \(kind)")
+        }
+    }
+
+    private func token(_ request: Request) async throws -> Response {
+        count(request)
+        let body = String(buffer: try await request.body.collect(upTo: 1 << 16))
+        var form: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+            if kv.count == 2 { form[kv[0]] = kv[1] }
+        }
+        let basic = "Basic " + Data("sluice:s3cret".utf8).base64EncodedString()
+        guard form["grant_type"] == "client_credentials",
+              (form["client_id"] == "sluice" && form["client_secret"] == "s3cret") || request.headers[.authorization] == basic else {
+            return Self.error(.unauthorized, "invalid client")
+        }
+        let token: String = locked {
+            issued += 1
+            let t = "tok-\(issued)"
+            tokens[t] = 0
+            return t
+        }
+        return Self.json("{\"access_token\":\"\(token)\",\"token_type\":\"bearer\",\"expires_in\":3600}")
+    }
+
+    // MARK: Responses
+
+    static func json(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"error\":\"\(message)\"}")))
+    }
+}
+
+private extension String {
+    func wrapped(_ open: String, _ close: String) -> String { open + self + close }
+}

@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 
 /// The connector types the contract names that this version does not provide yet, with a word on each.
-let plannedSourceTypes = ["http", "webhook", "sqlite", "kafka"]
+let plannedSourceTypes = ["webhook", "sqlite", "kafka"]
 let plannedSinkTypes = ["kafka"]
 
 enum SourceReader {
@@ -15,11 +15,12 @@ enum SourceReader {
         switch type {
         case "files": return readFiles(node).map { .files($0) }
         case "postgres": return readPostgres(node).map { .postgres($0) }
+        case "http": return readHTTP(node).map { .http($0) }
         default:
             if plannedSourceTypes.contains(type) {
-                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files, postgres)")
+                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files, postgres, http)")
             } else {
-                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files", "postgres"] + plannedSourceTypes))
+                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files", "postgres", "http"] + plannedSourceTypes))
             }
             return nil
         }
@@ -109,6 +110,102 @@ enum SourceReader {
             }
         }
         return c
+    }
+
+    static func readHTTP(_ node: ConfigNode) -> HTTPSourceConfig? {
+        guard let o = node.object(allowed: ["type", "url", "method", "params", "headers", "body", "auth", "records_path", "pagination",
+                                            "incremental", "rate_limit", "timeout", "max_response", "for_each"]),
+              let url = o.required("url")?.string() else { return nil }
+        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            o["url"]?.problem("\(node.path).url: '\(url)' is not an http:// or https:// URL")
+        }
+        var c = HTTPSourceConfig(url: url)
+        if let m = o["method"]?.string() {
+            if ["GET", "POST"].contains(m.uppercased()) { c.method = m.uppercased() } else { o["method"]?.problem("\(node.path).method: GET or POST") }
+        }
+        c.params = scalarPairs(o["params"])
+        c.headers = scalarPairs(o["headers"])
+        if let b = o["body"] { c.body = b.jsonText() }
+        c.recordsPath = o["records_path"]?.string() ?? ""
+        if let v = o["timeout"]?.duration() { c.timeout = max(v, 0.1) }
+        if let v = o["max_response"]?.size() { c.maxResponseBytes = Int(max(v, 1024)) }
+        if let f = o["for_each"] { f.problem("\(f.path): fan-out (for_each) is not available in this version of sluice") }
+        if let a = o["auth"] { c.auth = readAuth(a) }
+        if let p = o["pagination"] { c.pagination = readPagination(p) }
+        if let i = o["incremental"], let io = i.object(allowed: ["cursor_field", "param", "initial"]) {
+            c.cursorField = io.required("cursor_field")?.string()
+            c.cursorParam = io.required("param")?.string()
+            c.cursorInitial = io["initial"]?.string()
+        }
+        if let r = o["rate_limit"], let ro = r.object(allowed: ["requests_per_second", "burst"]) {
+            if let v = ro["requests_per_second"]?.double() {
+                if v > 0 { c.requestsPerSecond = v } else { ro["requests_per_second"]?.problem("\(r.path).requests_per_second: must be above 0") }
+            }
+            if let v = ro["burst"]?.int(min: 1) { c.burst = v }
+        }
+        return c
+    }
+
+    /// `{key: scalar}` as ordered text pairs (`${VAR}` already interpolated).
+    static func scalarPairs(_ node: ConfigNode?) -> [(String, String)] {
+        guard let node, let pairs = node.pairs() else { return [] }
+        return pairs.compactMap { p in p.value.string().map { (p.key, $0) } }
+    }
+
+    static func readAuth(_ node: ConfigNode) -> HTTPSourceConfig.Auth? {
+        guard let o = node.object(allowed: ["type", "token", "header", "query", "value", "username", "password", "token_url", "client_id",
+                                            "client_secret", "scope"]),
+              let type = o.required("type")?.string() else { return nil }
+        switch type {
+        case "bearer":
+            return o.required("token")?.string().map { .bearer(token: $0) }
+        case "api_key":
+            guard let value = o.required("value")?.string() else { return nil }
+            if let h = o["header"]?.string() { return .apiKeyHeader(name: h, value: value) }
+            if let q = o["query"]?.string() { return .apiKeyQuery(name: q, value: value) }
+            node.problem("\(node.path): api_key needs header: (a header name) or query: (a parameter name)")
+            return nil
+        case "basic":
+            guard let u = o.required("username")?.string(), let p = o.required("password")?.string() else { return nil }
+            return .basic(username: u, password: p)
+        case "oauth2_client_credentials":
+            guard let t = o.required("token_url")?.string(), let id = o.required("client_id")?.string(),
+                  let secret = o.required("client_secret")?.string() else { return nil }
+            return .oauth2ClientCredentials(tokenURL: t, clientID: id, clientSecret: secret, scope: o["scope"]?.string())
+        default:
+            o["type"]?.problem("\(node.path).type: unknown auth type '\(type)'"
+                               + Spelling.didYouMean(type, ["bearer", "api_key", "basic", "oauth2_client_credentials"]))
+            return nil
+        }
+    }
+
+    static func readPagination(_ node: ConfigNode) -> HTTPSourceConfig.Pagination {
+        var p = HTTPSourceConfig.Pagination()
+        guard let o = node.object(allowed: ["type", "page_param", "start_page", "size_param", "page_size", "offset_param", "limit_param",
+                                            "cursor", "next_url", "has_more_path", "total_pages_path", "total_path", "max_pages"]) else { return p }
+        if let t = o.required("type")?.oneOf(HTTPSourceConfig.PaginationType.self, HTTPSourceConfig.PaginationType.allCases) { p.type = t }
+        if let v = o["page_param"]?.string() { p.pageParam = v }
+        if let v = o["start_page"]?.int(min: 0) { p.startPage = v }
+        if let v = o["size_param"]?.string() { p.sizeParam = v }
+        if let v = o["page_size"]?.int(min: 1) { p.pageSize = v }
+        if let v = o["offset_param"]?.string() { p.offsetParam = v }
+        if let v = o["limit_param"]?.string() { p.limitParam = v }
+        if let c = o["cursor"], let co = c.object(allowed: ["cursor_path", "cursor_param"]) {
+            p.cursorPath = co.required("cursor_path")?.string()
+            if let v = co["cursor_param"]?.string() { p.cursorParam = v }
+        }
+        if let n = o["next_url"], let no = n.object(allowed: ["next_url_path"]) { p.nextURLPath = no.required("next_url_path")?.string() }
+        p.hasMorePath = o["has_more_path"]?.string()
+        p.totalPagesPath = o["total_pages_path"]?.string()
+        p.totalPath = o["total_path"]?.string()
+        if let v = o["max_pages"]?.int(min: 1) { p.maxPages = v }
+        switch p.type {
+        case .cursor where p.cursorPath == nil: node.problem("\(node.path): cursor pagination needs cursor: { cursor_path: … }")
+        case .next_url where p.nextURLPath == nil: node.problem("\(node.path): next_url pagination needs next_url: { next_url_path: … }")
+        case .offset where p.pageSize == nil: node.problem("\(node.path): offset pagination needs page_size: (the limit per request)")
+        default: break
+        }
+        return p
     }
 
     static func singleByte(_ node: ConfigNode) -> UInt8? {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import Yams
 
 /// Reads a YAML node tree into typed values while collecting problems with their position.
@@ -124,6 +125,33 @@ struct ConfigNode {
             return nil
         }
         return seq.enumerated().map { ConfigNode(node: $1, path: "\(path)[\($0)]", context: context) }
+    }
+
+    /// The node as JSON text (a request body): mappings, lists, and scalars (numbers, booleans and
+    /// null bare when YAML reads them so, strings quoted), `${VAR}` substituted.
+    func jsonText() -> String? {
+        switch node {
+        case .mapping:
+            guard let pairs = pairs() else { return nil }
+            var parts: [String] = []
+            for (key, _, value) in pairs {
+                guard let v = value.jsonText() else { return nil }
+                parts.append(JSONText.quoted(key) + ":" + v)
+            }
+            return "{" + parts.joined(separator: ",") + "}"
+        case .sequence(let seq):
+            var parts: [String] = []
+            for (i, element) in seq.enumerated() {
+                guard let v = ConfigNode(node: element, path: "\(path)[\(i)]", context: context).jsonText() else { return nil }
+                parts.append(v)
+            }
+            return "[" + parts.joined(separator: ",") + "]"
+        default:
+            if isNull { return "null" }
+            guard let text = string(), case .scalar(let s) = node else { return nil }
+            if s.style == .plain, text == "true" || text == "false" || Double(text) != nil { return text }
+            return JSONText.quoted(text)
+        }
     }
 
     /// Key/value pairs of a mapping, in file order.

@@ -43,10 +43,72 @@ public struct RetryConfig: Sendable {
 public enum SourceConfig: Sendable {
     case files(FilesSourceConfig)
     case postgres(PostgresSourceConfig)
+    case http(HTTPSourceConfig)
 
     public var type: String {
-        switch self { case .files: "files" case .postgres: "postgres" }
+        switch self { case .files: "files" case .postgres: "postgres" case .http: "http" }
     }
+}
+
+/// `type: http`: a REST API read page by page.
+public struct HTTPSourceConfig: Sendable {
+    public enum Auth: Sendable, Equatable {
+        case bearer(token: String)
+        case apiKeyHeader(name: String, value: String)
+        case apiKeyQuery(name: String, value: String)
+        case basic(username: String, password: String)
+        case oauth2ClientCredentials(tokenURL: String, clientID: String, clientSecret: String, scope: String?)
+    }
+
+    public enum PaginationType: String, Sendable, CaseIterable {
+        case none, page_number, offset, cursor, link_header, next_url
+    }
+
+    public struct Pagination: Sendable {
+        public var type: PaginationType = .none
+        /// page_number: the page parameter and the first page. Default `page`, 1.
+        public var pageParam = "page"
+        public var startPage = 1
+        /// page_number: the page-size parameter (sent when set); offset: the limit parameter.
+        public var sizeParam: String?
+        public var pageSize: Int?
+        /// offset: the offset parameter. Default `offset`; the limit goes in `limit_param` (default `limit`).
+        public var offsetParam = "offset"
+        public var limitParam = "limit"
+        /// cursor: where the next cursor is in the body, and the parameter it is sent as.
+        public var cursorPath: String?
+        public var cursorParam = "cursor"
+        /// next_url: where the next page's URL is in the body.
+        public var nextURLPath: String?
+        /// Stop conditions besides an empty page.
+        public var hasMorePath: String?
+        public var totalPagesPath: String?
+        public var totalPath: String?
+        /// A guard: no more pages than this. Default 100,000.
+        public var maxPages = 100_000
+        public init() {}
+    }
+
+    public var url: String
+    public var method = "GET"
+    public var params: [(String, String)] = []
+    public var headers: [(String, String)] = []
+    /// A JSON request body (text).
+    public var body: String?
+    public var auth: Auth?
+    /// Dot path to the array of records; "" means the body is the array.
+    public var recordsPath = ""
+    public var pagination = Pagination()
+    /// incremental: the record field whose largest value is saved, the parameter it is sent as.
+    public var cursorField: String?
+    public var cursorParam: String?
+    public var cursorInitial: String?
+    public var requestsPerSecond: Double?
+    public var burst = 1
+    /// Per request. Default 30 s.
+    public var timeout = 30.0
+    public var maxResponseBytes = 64 << 20
+    public init(url: String) { self.url = url }
 }
 
 public enum PostgresReadMode: String, Sendable, CaseIterable { case full, incremental, cdc }

@@ -108,3 +108,21 @@ public func openByteReader(path: String, compression: Compression? = nil,
     case .zstd: return try ZstdReader(file, location: path)
     }
 }
+
+/// Bytes already in memory (an HTTP response body) as a `ByteReader`.
+public final class MemoryReader: ByteReader {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
+        let n = min(max, bytes.count - offset)
+        guard n > 0 else { return 0 }
+        buffer.append(contentsOf: bytes[offset..<(offset + n)])
+        offset += n
+        return n
+    }
+
+    public var rawBytesRead: Int64 { Int64(offset) }
+}

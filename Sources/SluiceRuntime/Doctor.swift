@@ -32,6 +32,9 @@ public enum Doctor {
                 ? Finding(pipeline: p.name, component: "source files", ok: false, message: "no file matches \(c.path)",
                           fix: "check the path; relative paths resolve against the project file's directory")
                 : Finding(pipeline: p.name, component: "source files", ok: true, message: "\(matches.count) file(s) match \(c.path)")]
+        case .http(let c):
+            let (ok, message, fix) = await HTTPSource.probe(c, retry: p.retry)
+            return [Finding(pipeline: p.name, component: "source http", ok: ok, message: message, fix: fix)]
         case .postgres(let c) where c.mode == .cdc:
             return await changeCapture(p.name, c)
         case .postgres(let c):

@@ -102,6 +102,7 @@ final class PipelineRunner: @unchecked Sendable {
         case .files(let c): FilesSource(config: c, schema: config.schema)
         case .postgres(let c) where c.mode == .cdc: try PostgresChangeSource(config: c)
         case .postgres(let c): try PostgresSource(config: c, schema: config.schema)
+        case .http(let c): HTTPSource(config: c, schema: config.schema, retry: config.retry)
         }
     }
 

@@ -20,6 +20,7 @@ import NIOCore
 /// - `POST /oauth/token`: client credentials (`client_id=sluice`, `client_secret=s3cret`, form
 ///   body or basic auth) → `{"access_token", "token_type", "expires_in"}`; a token stops working
 ///   after `--token-ttl` requests (401, as if it expired).
+/// - `GET /status/{code}`: that status, with a JSON error body.
 /// - `GET /teams`: 30 teams as a top-level array; `GET /teams/{id}/players?page=`: 2 pages of 5
 ///   players each (`{"data": […], "meta": {"total_pages": 2}}`).
 /// - `POST /_config` `{"fail_teams": [7]}`: those teams' players answer 500 until changed.
@@ -44,6 +45,11 @@ final class TestAPI: @unchecked Sendable {
     func routes(_ router: Router<BasicRequestContext>) {
         router.get("/items") { request, _ in try await self.items(request) }
         router.post("/oauth/token") { request, _ in try await self.token(request) }
+        router.get("/status/:code") { request, context in
+            self.count(request)
+            let code = context.parameters.get("code", as: Int.self) ?? 500
+            return Self.error(HTTPResponse.Status(code: code), "status \(code) as asked")
+        }
         router.get("/teams") { request, _ in
             self.count(request)
             return Self.json((1...30).map { "{\"team_id\":\($0),\"name\":\"Team \($0)\"}" }.joined(separator: ",").wrapped("[", "]"))

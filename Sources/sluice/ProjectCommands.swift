@@ -17,7 +17,9 @@ struct ValidateCommand: AsyncParsableCommand {
         for p in config.pipelines {
             let source: String = switch p.source {
             case .files(let f): "files \(f.path) (\(f.format.rawValue))"
+            case .postgres(let c) where c.mode == .cdc: "postgres cdc \(c.tables.joined(separator: ", ")) (slot \(c.slot ?? "?"))"
             case .postgres(let c): "postgres \(c.table ?? "query") (\(c.mode.rawValue))"
+            case .http(let h): "http \(h.method) \(h.url) (\(h.pagination.type.rawValue) pagination)"
             }
             let sink: String = switch p.sink {
             case .sqlite(let s): "sqlite \(s.path) table \(s.table) (\(s.mode.rawValue))"

@@ -108,8 +108,25 @@ final class TestAPI: @unchecked Sendable {
 
     // MARK: Items
 
+    /// 2024-01-01T00:00:00Z plus `seconds`, in ISO 8601 (formatted by hand: this is per record).
+    static func timestamp(_ seconds: Int) -> String {
+        var days = seconds / 86_400
+        let rest = seconds % 86_400
+        var year = 2024, month = 1
+        func monthDays(_ y: Int, _ m: Int) -> Int {
+            m == 2 ? (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) ? 29 : 28) : [4, 6, 9, 11].contains(m) ? 30 : 31
+        }
+        while days >= monthDays(year, month) {
+            days -= monthDays(year, month)
+            month += 1
+            if month > 12 { month = 1; year += 1 }
+        }
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(year)-\(two(month))-\(two(days + 1))T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))Z"
+    }
+
     func record(_ i: Int) -> String {
-        let updated = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: 1_704_067_200 + Double(i)))
+        let updated = Self.timestamp(i)
         return "{\"id\":\(i),\"name\":\"item \(i)\",\"team_id\":\(i % 30 + 1),\"score\":\(Double(i) * 1.5),\"updated_at\":\"\(updated)\","
             + "\"tags\":[\"a\",\"b\"],\"meta\":{\"source\":\"test-api\",\"n\":\(i)}}"
     }

@@ -59,13 +59,29 @@ public final class HTTPSource: Source, @unchecked Sendable {
         var next: String? = Self.url(config.url, fixed + firstPageParams())
         var seen = Set<String>()
         var highest: Value?
+        var prefetched: (url: String, task: Task<HTTPPage, any Error>)?
+        defer { prefetched?.task.cancel() }
+        func predictedNext(page: Int, offset: Int) -> String? {
+            switch p.type {
+            case .page_number: Self.url(config.url, fixed + [(p.pageParam, "\(page + 1)")] + sizeParams())
+            case .offset: p.pageSize.map { Self.url(config.url, fixed + [(p.offsetParam, "\(offset + $0)"), (p.limitParam, "\($0)")]) }
+            default: nil
+            }
+        }
         for number in 1...p.maxPages {
             guard let url = next else { break }
             guard seen.insert(url).inserted else {
                 throw SluiceError(.source, "pagination loops: page \(number) would request \(fetcher.redacted(url)) again", component: Self.component,
                                   location: fetcher.redacted(url), fix: "check the pagination settings (cursor_path, next_url_path) against the API's responses")
             }
-            let response = try await fetcher.fetch(url)
+            // Page numbers and offsets say where the next page is before this one is read: it is
+            // fetched meanwhile (and dropped if this page turns out to be the last).
+            let response: HTTPPage
+            if let ahead = prefetched, ahead.url == url { response = try await ahead.task.value } else { response = try await fetcher.fetch(url) }
+            prefetched = nil
+            if let predicted = predictedNext(page: page, offset: offset) {
+                prefetched = (predicted, Task { try await fetcher.fetch(predicted) })
+            }
             let location = "\(fetcher.redacted(url)) (page \(number))"
             let count = try await records(response.body, location: location, highest: &highest, emit: emit)
             fetched += count

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# REST API -> SQLite, side by side against the project's test API (sluice-test-api, no added
+# latency): Sluice's http source, dlt's rest_api source and a plain Python `requests` loop read
+# RECORDS records in pages of PER_PAGE and load them into a fresh SQLite table.
+#
+#   bench/http.sh [--records N] [--per-page N] [--runs K] [--quick]
+#
+# Sluice: $SLUICE (default .build/release/sluice); the API: .build/release/sluice-test-api, or
+# the debug one. Python peers from bench/.venv (bench/setup.sh); missing ones are n/a.
+set -euo pipefail
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$BENCH_DIR")"
+RECORDS=100000
+PER_PAGE=100
+RUNS=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --records) RECORDS="$2"; shift 2 ;;
+        --per-page) PER_PAGE="$2"; shift 2 ;;
+        --runs) RUNS="$2"; shift 2 ;;
+        --quick) RECORDS=2000; RUNS=1; shift ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+SLUICE="$(realpath "${SLUICE:-$REPO/.build/release/sluice}")"
+API="$(dirname "$SLUICE")/sluice-test-api"
+[ -x "$SLUICE" ] && [ -x "$API" ] || { echo "build first: swift build -c release (no $SLUICE or $API)" >&2; exit 1; }
+PY="$BENCH_DIR/.venv/bin/python"
+WORK="$BENCH_DIR/out/http"
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$API" --records "$RECORDS" >"$WORK/api.out" 2>&1 &
+api_pid=$!
+trap 'kill $api_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q "^listening on" "$WORK/api.out" && break; sleep 0.05; done
+BASE="http://$(sed -n 's/^listening on //p' "$WORK/api.out")"
+cat >"$WORK/sluice.yaml" <<YAML
+version: 1
+state: "$WORK/state/state.db"
+pipelines:
+  items:
+    source: { type: http, url: "$BASE/items?per_page=$PER_PAGE", records_path: data,
+              pagination: { type: page_number, total_pages_path: meta.total_pages } }
+    schema: { columns: { id: { type: int64, primary_key: true } } }
+    sink: { type: sqlite, path: "$WORK/sluice.db", table: items }
+YAML
+# tool | command | output
+TOOLS=(
+    "sluice|$SLUICE run -c $WORK/sluice.yaml|$WORK/sluice.db"
+    "requests-loop|$PY $BENCH_DIR/peers/requests_rest.py $BASE $PER_PAGE $WORK/requests.db|$WORK/requests.db"
+    "dlt-rest_api|$PY $BENCH_DIR/peers/dlt_rest.py $BASE $PER_PAGE $WORK/dlt.db|$WORK/dlt.db"
+)
+declare -A SECS RSS CHECK
+for entry in "${TOOLS[@]}"; do
+    IFS='|' read -r tool command output <<<"$entry"
+    if [[ "$tool" != sluice ]] && [ ! -x "$PY" ]; then CHECK[$tool]="n/a (bench/setup.sh)"; continue; fi
+    times=(); rss=0
+    for run in $(seq 1 "$RUNS"); do
+        rm -rf "$output" "$WORK/state"
+        /usr/bin/time -f "%e %M" -o "$WORK/time" bash -c "$command" >"$WORK/$tool.log" 2>&1 \
+            || { echo "[bench] $tool failed: $(tail -3 "$WORK/$tool.log")" >&2; CHECK[$tool]=FAILED; break; }
+        read -r secs kb <"$WORK/time"
+        times+=("$secs"); [ "$kb" -gt "$rss" ] && rss=$kb
+        echo "[bench] $tool run $run/$RUNS: ${secs} s" >&2
+    done
+    [ ${#times[@]} -gt 0 ] || continue
+    SECS[$tool]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    RSS[$tool]=$((rss / 1024))
+    got=$(python3 -c "import sqlite3; print(sqlite3.connect('$output').execute('SELECT count(*) FROM items').fetchone()[0])" 2>/dev/null || echo 0)
+    [ "$got" = "$RECORDS" ] && CHECK[$tool]=ok || CHECK[$tool]="BAD ($got rows)"
+done
+echo
+echo "== REST API -> SQLite: $RECORDS records, pages of $PER_PAGE, no added latency =="
+printf '%-14s %8s %11s %12s %10s  %s\n' tool seconds records/s "peak RSS MB" "sluice is" check
+for entry in "${TOOLS[@]}"; do
+    IFS='|' read -r tool _ _ <<<"$entry"
+    s="${SECS[$tool]:-}"
+    if [ -z "$s" ]; then printf '%-14s %8s %11s %12s %10s  %s\n' "$tool" n/a "" "" "" "${CHECK[$tool]:-}"; continue; fi
+    ratio=$([ -n "${SECS[sluice]:-}" ] && python3 -c "print(f'{$s / ${SECS[sluice]}:.2f}x')" || echo n/a)
+    printf '%-14s %8.2f %11s %12s %10s  %s\n' "$tool" "$s" "$(python3 -c "print(f'{$RECORDS / $s:,.0f}')")" "${RSS[$tool]}" "$ratio" "${CHECK[$tool]}"
+done
+echo "sluice is = tool seconds / Sluice seconds (>1: Sluice is faster). Goal: >= 10x dlt-rest_api."
+[ "${CHECK[sluice]:-}" = ok ]

@@ -114,7 +114,7 @@ enum SourceReader {
 
     static func readHTTP(_ node: ConfigNode) -> HTTPSourceConfig? {
         guard let o = node.object(allowed: ["type", "url", "method", "params", "headers", "body", "auth", "records_path", "pagination",
-                                            "incremental", "rate_limit", "timeout", "max_response", "for_each"]),
+                                            "incremental", "rate_limit", "circuit_breaker", "timeout", "max_response", "for_each"]),
               let url = o.required("url")?.string() else { return nil }
         if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             o["url"]?.problem("\(node.path).url: '\(url)' is not an http:// or https:// URL")
@@ -142,6 +142,10 @@ enum SourceReader {
                 if v > 0 { c.requestsPerSecond = v } else { ro["requests_per_second"]?.problem("\(r.path).requests_per_second: must be above 0") }
             }
             if let v = ro["burst"]?.int(min: 1) { c.burst = v }
+        }
+        if let b = o["circuit_breaker"], let bo = b.object(allowed: ["failures", "cool_down"]) {
+            if let v = bo["failures"]?.int(min: 1) { c.circuitFailures = v }
+            if let v = bo["cool_down"]?.duration() { c.circuitCoolDown = v }
         }
         return c
     }

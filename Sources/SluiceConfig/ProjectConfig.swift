@@ -105,6 +105,10 @@ public struct HTTPSourceConfig: Sendable {
     public var cursorInitial: String?
     public var requestsPerSecond: Double?
     public var burst = 1
+    /// The host's circuit opens after this many consecutive failures (5xx, connection errors)
+    /// and stays open for `circuitCoolDown` seconds. Defaults 10 and 30 s.
+    public var circuitFailures = 10
+    public var circuitCoolDown = 30.0
     /// Per request. Default 30 s.
     public var timeout = 30.0
     public var maxResponseBytes = 64 << 20

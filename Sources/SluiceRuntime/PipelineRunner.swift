@@ -60,7 +60,14 @@ final class PipelineRunner: @unchecked Sendable {
 
     var sourceComponent: String { "source \(config.source.type)" }
     var sinkComponent: String { "sink \(config.sink.type)" }
-    var sourceKind: String { "file" }
+    /// How a quarantine line names where a record came from (the spec's `file` or `url`).
+    var sourceKind: String {
+        switch config.source {
+        case .http: "url"
+        case .postgres: "table"
+        case .files: "file"
+        }
+    }
 
     func run() async -> PipelineRunRecord {
         var record = PipelineRunRecord(runID: runID, pipeline: config.name)

@@ -118,6 +118,7 @@ final class TestAPI {
         let stats = try api.stats()
         #expect((stats["max_per_second"] as! Int) <= 22, "the server saw \(stats["max_per_second"]!) requests in one second")
         #expect((stats["requests"] as! Int) > 50, "failed requests were retried")
+        #expect(run.stderr.contains("Request failed, retrying"), "retries are logged")
     }
 
     @Test func badResponsesGiveClearErrorsNamingTheRequest() throws {

@@ -33,7 +33,7 @@ final class HTTPFetcher: @unchecked Sendable {
         configuration.timeout = .init(connect: .seconds(10))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         limiter = TokenBucket(requestsPerSecond: config.requestsPerSecond, burst: config.burst)
-        breaker = CircuitBreaker()
+        breaker = CircuitBreaker(threshold: config.circuitFailures, coolDown: .milliseconds(Int(config.circuitCoolDown * 1000)))
     }
 
     func shutdown() async { try? await client.shutdown() }
@@ -45,14 +45,14 @@ final class HTTPFetcher: @unchecked Sendable {
             .replacingOccurrences(of: "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? value)", with: "\(name)=***")
     }
 
-    func fetch(_ url: String, logger: ((String) -> Void)? = nil) async throws -> HTTPPage {
+    func fetch(_ url: String, logger: (@Sendable (String) -> Void)? = nil) async throws -> HTTPPage {
         let host = URLComponents(string: url)?.host ?? url
         var attempt = 1
         var refreshedToken = false
         while true {
             guard await breaker.allow(host) else {
                 throw SluiceError(.source, "the circuit for \(host) is open after repeated failures; no request was sent", component: Self.component,
-                                  location: redacted(url), fix: "check the API's status; requests resume after a 30 s cool-down")
+                                  location: redacted(url), fix: "check the API's status; requests resume after the circuit_breaker cool_down (\(Int(config.circuitCoolDown)) s)")
             }
             try await limiter.acquire()
             let outcome: Result<HTTPPage, any Error>

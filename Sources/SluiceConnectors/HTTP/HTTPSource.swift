@@ -60,6 +60,9 @@ public final class HTTPSource: Source, @unchecked Sendable {
         var seen = Set<String>()
         var highest: Value?
         var prefetched: (url: String, task: Task<HTTPPage, any Error>)?
+        // Retries and circuit changes go to the run's log with the next batch.
+        let notices = NoticeBox()
+        let note: @Sendable (String) -> Void = { notices.add($0) }
         defer { prefetched?.task.cancel() }
         func predictedNext(page: Int, offset: Int) -> String? {
             switch p.type {
@@ -77,13 +80,13 @@ public final class HTTPSource: Source, @unchecked Sendable {
             // Page numbers and offsets say where the next page is before this one is read: it is
             // fetched meanwhile (and dropped if this page turns out to be the last).
             let response: HTTPPage
-            if let ahead = prefetched, ahead.url == url { response = try await ahead.task.value } else { response = try await fetcher.fetch(url) }
+            if let ahead = prefetched, ahead.url == url { response = try await ahead.task.value } else { response = try await fetcher.fetch(url, logger: note) }
             prefetched = nil
             if let predicted = predictedNext(page: page, offset: offset) {
-                prefetched = (predicted, Task { try await fetcher.fetch(predicted) })
+                prefetched = (predicted, Task { try await fetcher.fetch(predicted, logger: note) })
             }
             let location = "\(fetcher.redacted(url)) (page \(number))"
-            let count = try await records(response.body, location: location, highest: &highest, emit: emit)
+            let count = try await records(response.body, location: location, highest: &highest, notices: notices.drain(), emit: emit)
             fetched += count
             let json: Any? = needsBodyFields ? try? JSONSerialization.jsonObject(with: Data(response.body)) : nil
             next = nil
@@ -118,8 +121,7 @@ public final class HTTPSource: Source, @unchecked Sendable {
                                   fix: "raise pagination.max_pages, or check that the API's pages end")
             }
         }
-        guard let field = config.cursorField, let highest else { return [] }
-        _ = field
+        guard config.cursorField != nil, let highest else { return [] }
         return [StateEntry(key: Self.cursorKey, value: Self.text(highest))]
     }
 
@@ -144,7 +146,9 @@ public final class HTTPSource: Source, @unchecked Sendable {
     }
 
     /// Parses the page's records into batches; returns how many there were.
-    private func records(_ body: [UInt8], location: String, highest: inout Value?, emit: (SourceBatch) async throws -> Void) async throws -> Int {
+    private func records(_ body: [UInt8], location: String, highest: inout Value?, notices: [String],
+                         emit: (SourceBatch) async throws -> Void) async throws -> Int {
+        var notices = notices
         let reader = JSONDocumentReader(reader: MemoryReader(body), location: location,
                                         recordsPath: config.recordsPath.isEmpty ? nil : config.recordsPath)
         var count = 0
@@ -157,7 +161,10 @@ public final class HTTPSource: Source, @unchecked Sendable {
                     if highest.map({ Self.less($0, v) }) ?? true { highest = v }
                 }
             }
-            try await emit(SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead))
+            var out = SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead)
+            out.notices = notices
+            notices = []
+            try await emit(out)
         }
         return count
     }
@@ -232,4 +239,12 @@ public final class HTTPSource: Source, @unchecked Sendable {
         }
         return nil
     }
+}
+
+/// Messages gathered while requests run (possibly on a prefetching task), handed on in order.
+final class NoticeBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.withLock { items.append(s) } }
+    func drain() -> [String] { lock.withLock { defer { items = [] }; return items } }
 }

@@ -47,7 +47,7 @@ actor CircuitBreaker {
     let threshold: Int
     let coolDown: Duration
 
-    init(threshold: Int = 5, coolDown: Duration = .seconds(30)) {
+    init(threshold: Int, coolDown: Duration) {
         self.threshold = threshold
         self.coolDown = coolDown
     }

@@ -20,7 +20,7 @@ import NIOCore
 /// - `POST /oauth/token`: client credentials (`client_id=sluice`, `client_secret=s3cret`, form
 ///   body or basic auth) → `{"access_token", "token_type", "expires_in"}`; a token stops working
 ///   after `--token-ttl` requests (401, as if it expired).
-/// - `GET /status/{code}`: that status, with a JSON error body.
+/// - `GET /status/{code}`: that status, with a JSON error body; `GET /html`: a 200 HTML page.
 /// - `GET /teams`: 30 teams as a top-level array; `GET /teams/{id}/players?page=`: 2 pages of 5
 ///   players each (`{"data": […], "meta": {"total_pages": 2}}`).
 /// - `POST /_config` `{"fail_teams": [7]}`: those teams' players answer 500 until changed.
@@ -45,6 +45,10 @@ final class TestAPI: @unchecked Sendable {
     func routes(_ router: Router<BasicRequestContext>) {
         router.get("/items") { request, _ in try await self.items(request) }
         router.post("/oauth/token") { request, _ in try await self.token(request) }
+        router.get("/html") { request, _ in
+            self.count(request)
+            return Response(status: .ok, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>Maintenance</body></html>")))
+        }
         router.get("/status/:code") { request, context in
             self.count(request)
             let code = context.parameters.get("code", as: Int.self) ?? 500

@@ -144,6 +144,12 @@ final class TestAPI {
                 source: { type: http, url: "\(u)/items?per_page=100&drop_page=2", records_path: data, pagination: { type: page_number } }
                 retry: { attempts: 2, initial: 10ms, max: 10ms }
                 sink: { type: sqlite, path: out.db, table: e }
+              html:
+                source: { type: http, url: "\(u)/html", records_path: data }
+                sink: { type: sqlite, path: out.db, table: g }
+              huge:
+                source: { type: http, url: "\(u)/items?per_page=5000&total=5000", records_path: data, max_response: 256KiB }
+                sink: { type: sqlite, path: out.db, table: h }
               expiring:
                 source: { type: http, url: "\(u)/items?per_page=20&auth=oauth", records_path: data, pagination: { type: page_number },
                           auth: { type: oauth2_client_credentials, token_url: "\(u)/oauth/token", client_id: sluice, client_secret: s3cret } }
@@ -158,6 +164,8 @@ final class TestAPI {
         #expect(error("malformed").contains("page 2"), "\(error("malformed"))")
         #expect(error("looping").contains("loops"), "\(error("looping"))")
         #expect(summary.pipeline("dropped")?.status == "failed", "a body cut off mid-page fails its unit")
+        #expect(error("html").contains("/html"), "an HTML page instead of JSON names the request: \(error("html"))")
+        #expect(error("huge").contains("larger than 262144 bytes") && error("huge").contains("page_size"), "\(error("huge"))")
         // 404 and 401 are not retried.
         let byPath = try api.stats()["by_path"] as! [String: Int]
         #expect(byPath["/status/404"] == 1)

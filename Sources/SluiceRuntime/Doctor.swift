@@ -110,15 +110,8 @@ public enum Doctor {
                          probe: (PostgresClient) async throws -> (Bool, String, String?)) async -> Finding {
         do {
             let endpoint = try PostgresEndpoint(url: url)
-            let db = try await PostgresClient.connect(endpoint, component: component)
-            do {
-                let (ok, message, fix) = try await probe(db)
-                await db.close()
-                return Finding(pipeline: pipeline, component: component, ok: ok, message: "\(endpoint.display): \(message)", fix: fix)
-            } catch {
-                await db.close()
-                throw error
-            }
+            let (ok, message, fix) = try await PostgresClient.using(endpoint, component: component, probe)
+            return Finding(pipeline: pipeline, component: component, ok: ok, message: "\(endpoint.display): \(message)", fix: fix)
         } catch let e as SluiceError {
             return Finding(pipeline: pipeline, component: component, ok: false, message: e.message,
                            fix: e.fix ?? "check the URL, and that the server accepts connections from this host")

@@ -93,7 +93,6 @@ final class TestAPI {
         // Nested objects are kept as JSON; the API key in the query never reaches the output.
         #expect(try query(dir + "/out.db", "SELECT meta FROM next_url WHERE id = 7") == [["{\"source\":\"test-api\",\"n\":7}"]])
         #expect(!run.stderr.contains("k1") && !run.stdout.contains("k1"))
-        // 21 pages of 50 (total_pages stops the chain), 4 of 300 (the fourth is the empty one).
         let byPath = try api.stats()["by_path"] as! [String: Int]
         #expect(byPath["/oauth/token"] == 1, "one token, cached")
     }

@@ -66,7 +66,7 @@ final class HTTPFetcher: @unchecked Sendable {
             switch outcome {
             case .success(let page) where (200..<300).contains(page.status):
                 await breaker.succeeded(host)
-                honourRateLimitHeaders(page.headers)
+                await honourRateLimitHeaders(page.headers)
                 return page
             case .success(let page):
                 if page.status == 401, case .oauth2ClientCredentials = config.auth, !refreshedToken {
@@ -162,12 +162,12 @@ final class HTTPFetcher: @unchecked Sendable {
     }
 
     /// `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset` (seconds to wait, or an epoch time).
-    private func honourRateLimitHeaders(_ headers: HTTPHeaders) {
+    private func honourRateLimitHeaders(_ headers: HTTPHeaders) async {
         guard headers.first(name: "X-RateLimit-Remaining").flatMap(Int.init) == 0,
               let reset = headers.first(name: "X-RateLimit-Reset").flatMap(Double.init) else { return }
         let now = Date().timeIntervalSince1970
         let wait = reset > 1_000_000_000 ? reset - now : reset
-        if wait > 0 { Task { await limiter.pause(for: min(wait, 3600)) } }
+        if wait > 0 { await limiter.pause(for: min(wait, 3600)) }
     }
 
     /// `Retry-After` in seconds or as an HTTP date.

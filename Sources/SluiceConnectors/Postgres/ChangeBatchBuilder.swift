@@ -154,11 +154,11 @@ struct ChangeBatchBuilder {
         } else if type.category == "A" {
             let element = type.sqlType.replacingOccurrences(of: "[]", with: "")
             let numeric = ["smallint", "integer", "bigint", "real", "double precision", "oid"].contains(element) || element.hasPrefix("numeric")
-            let json = PostgresArrayText.json(text, numeric: numeric, boolean: element == "boolean") ?? PostgresArrayText.quoted(text)
+            let json = PostgresArrayText.json(text, numeric: numeric, boolean: element == "boolean") ?? JSONText.quoted(text)
             TextParsing.withBytes(json) { column.append(.nested, $0) }
         } else if type.category == "C" {
             // A composite arrives as its text form `(1,"x y")`: kept as a JSON string.
-            TextParsing.withBytes(PostgresArrayText.quoted(text)) { column.append(.nested, $0) }
+            TextParsing.withBytes(JSONText.quoted(text)) { column.append(.nested, $0) }
         } else if PostgresTypes.sluiceType(type) == .json {
             TextParsing.withBytes(text) { column.append(.nested, $0) }
         } else {
@@ -254,8 +254,8 @@ struct ChangeBatchBuilder {
             scratch.append(125)
             scratch.withUnsafeBytes { column.append(bytes: $0) }
         }
-        let prefix = "{\"connector\":\"postgresql\",\"name\":" + PostgresArrayText.quoted(pipeline) + ",\"db\":" + PostgresArrayText.quoted(database)
-            + ",\"schema\":" + PostgresArrayText.quoted(table.schema) + ",\"table\":" + PostgresArrayText.quoted(table.name)
+        let prefix = "{\"connector\":\"postgresql\",\"name\":" + JSONText.quoted(pipeline) + ",\"db\":" + JSONText.quoted(database)
+            + ",\"schema\":" + JSONText.quoted(table.schema) + ",\"table\":" + JSONText.quoted(table.name)
         for (j, i) in kept.enumerated() {
             op.append(string: ops[i])
             if hasBefore[i] { image(before, j, into: &beforeJSON) } else { beforeJSON.appendNull() }

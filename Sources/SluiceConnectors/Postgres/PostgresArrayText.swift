@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// PostgreSQL's text form of arrays (`{1,2}`, `{"a b",NULL}`, `{{1,2},{3,4}}`) as JSON, the way
 /// `to_json` renders them, for values that arrive as text (change data capture).
 enum PostgresArrayText {
@@ -36,7 +38,7 @@ enum PostgresArrayText {
                     element.append(d)
                 }
                 guard closed else { return nil }
-                out += quoted(String(decoding: element, as: UTF8.self))
+                out += JSONText.quoted(String(decoding: element, as: UTF8.self))
                 expectElement = false
             default:
                 guard expectElement else { return nil }
@@ -46,27 +48,10 @@ enum PostgresArrayText {
                 if word == "NULL" { out += "null" }
                 else if boolean { out += word == "t" ? "true" : "false" }
                 else if numeric, Double(word) != nil, word != "NaN", !word.lowercased().contains("inf") { out += word }
-                else { out += quoted(word) }
+                else { out += JSONText.quoted(word) }
                 expectElement = false
             }
         }
         return nil
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16) }
-                else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }

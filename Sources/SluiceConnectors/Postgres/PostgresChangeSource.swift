@@ -53,29 +53,15 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
     /// Replicate: the table's columns (and the operation); a change log: the envelope.
     public func describe(context: RunContext) async throws -> Schema? {
         guard config.emitsRows, let name = config.tables.first else { return ChangeBatchBuilder.envelopeSchema }
-        let db = try await PostgresClient.connect(endpoint, component: Self.component)
-        do {
-            let table = try await PostgresChangeSetup(db: db, config: config, slot: slot, component: Self.component).describe(name)
-            await db.close()
-            return table.declared
-        } catch {
-            await db.close()
-            throw error
+        return try await PostgresClient.using(endpoint, component: Self.component) { db in
+            try await PostgresChangeSetup(db: db, config: config, slot: slot, component: Self.component).describe(name).declared
         }
     }
 
     // MARK: Plan
 
     public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {
-        let db = try await PostgresClient.connect(endpoint, component: Self.component)
-        do {
-            let units = try await plan(db, state: state, context: context)
-            await db.close()
-            return units
-        } catch {
-            await db.close()
-            throw error
-        }
+        try await PostgresClient.using(endpoint, component: Self.component) { db in try await plan(db, state: state, context: context) }
     }
 
     private func plan(_ db: PostgresClient, state: [String: String], context: RunContext) async throws -> [WorkUnit] {
@@ -118,19 +104,10 @@ public final class PostgresChangeSource: Source, @unchecked Sendable {
     // MARK: Read
 
     public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
-        let db = try await PostgresClient.connect(endpoint, component: Self.component)
-        do {
-            let entries: [StateEntry]
-            if unit.id.hasPrefix("snapshot:") {
-                entries = try await readSnapshot(String(unit.id.dropFirst("snapshot:".count)), db: db, context: context, emit: emit)
-            } else {
-                entries = try await readStream(db: db, context: context, emit: emit)
-            }
-            await db.close()
-            return entries
-        } catch {
-            await db.close()
-            throw error
+        try await PostgresClient.using(endpoint, component: Self.component) { db in
+            unit.id.hasPrefix("snapshot:")
+                ? try await readSnapshot(String(unit.id.dropFirst("snapshot:".count)), db: db, context: context, emit: emit)
+                : try await readStream(db: db, context: context, emit: emit)
         }
     }
 

@@ -98,6 +98,20 @@ public final class PostgresClient: @unchecked Sendable {
         }
     }
 
+    /// Connects, runs `body`, and closes the connection whether `body` returns or throws.
+    public static func using<T>(_ endpoint: PostgresEndpoint, component: String? = nil,
+                                _ body: (PostgresClient) async throws -> T) async throws -> T {
+        let db = try await connect(endpoint, component: component)
+        do {
+            let result = try await body(db)
+            await db.close()
+            return result
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
     /// Whether the server side is gone (restarted, network lost).
     public var isClosed: Bool { connection.isClosed }
 

@@ -182,15 +182,8 @@ public final class PostgresSink: Sink, @unchecked Sendable {
 
     public func plannedStatements(for schema: Schema, context: RunContext) async throws -> [String] {
         // Its own connection: opening the sink would create its schema and state table.
-        let db = try await PostgresClient.connect(endpoint, component: Self.component)
-        do {
-            let existing = try await existingColumns(db, table: tableName)
-            await db.close()
-            return try tableStatements(for: Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn }), existing: existing)
-        } catch {
-            await db.close()
-            throw error
-        }
+        let existing = try await PostgresClient.using(endpoint, component: Self.component) { db in try await existingColumns(db, table: tableName) }
+        return try tableStatements(for: Schema(schema.fields.filter { $0.name != ChangeRecords.operationColumn }), existing: existing)
     }
 
     /// The table for `schema`: NOT NULL, primary key and foreign keys (`references`) included.

@@ -55,15 +55,7 @@ public struct PostgresSource: Source {
     }
 
     public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
-        let db = try await PostgresClient.connect(endpoint, component: Self.component)
-        do {
-            let entries = try await read(db, context: context, emit: emit)
-            await db.close()
-            return entries
-        } catch {
-            await db.close()
-            throw error
-        }
+        try await PostgresClient.using(endpoint, component: Self.component) { db in try await read(db, context: context, emit: emit) }
     }
 
     /// The catalog's columns as Sluice types; the pipeline's own declarations win.
@@ -75,14 +67,8 @@ public struct PostgresSource: Source {
     }
 
     public func describe(context: RunContext) async throws -> Schema? {
-        let db = try await PostgresClient.connect(endpoint, component: Self.component)
-        do {
-            let relation = try await PostgresRelation.describe(db, table: config.table, query: config.query, component: Self.component)
-            await db.close()
-            return schema(of: relation)
-        } catch {
-            await db.close()
-            throw error
+        try await PostgresClient.using(endpoint, component: Self.component) { db in
+            schema(of: try await PostgresRelation.describe(db, table: config.table, query: config.query, component: Self.component))
         }
     }
 

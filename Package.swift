@@ -54,6 +54,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
+            "CZlib",
         ]),
         .executableTarget(name: "sluice", dependencies: [
             "Sluice",

@@ -129,7 +129,14 @@ enum SourceReader {
         c.recordsPath = o["records_path"]?.string() ?? ""
         if let v = o["timeout"]?.duration() { c.timeout = max(v, 0.1) }
         if let v = o["max_response"]?.size() { c.maxResponseBytes = Int(max(v, 1024)) }
-        if let f = o["for_each"] { f.problem("\(f.path): fan-out (for_each) is not available in this version of sluice") }
+        if let f = o["for_each"], let fo = f.object(allowed: ["pipeline", "field", "fields", "concurrency"]),
+           let pipeline = fo.required("pipeline")?.string() {
+            let fields = fo["fields"]?.strings() ?? fo["field"]?.string().map { [$0] } ?? []
+            if fields.isEmpty { f.problem("\(f.path): name the parent field to fan out over (field: team_id)") }
+            var each = HTTPSourceConfig.ForEach(pipeline: pipeline, fields: fields)
+            if let v = fo["concurrency"]?.int(min: 1) { each.concurrency = min(v, 256) }
+            c.forEach = each
+        }
         if let a = o["auth"] { c.auth = readAuth(a) }
         if let p = o["pagination"] { c.pagination = readPagination(p) }
         if let i = o["incremental"], let io = i.object(allowed: ["cursor_field", "param", "initial"]) {
@@ -147,7 +154,25 @@ enum SourceReader {
             if let v = bo["failures"]?.int(min: 1) { c.circuitFailures = v }
             if let v = bo["cool_down"]?.duration() { c.circuitCoolDown = v }
         }
+        checkPlaceholders(c, node: node)
         return c
+    }
+
+    /// `{field}` needs `for_each` (and names one of its fields); `{{ name }}` a known run parameter.
+    static func checkPlaceholders(_ c: HTTPSourceConfig, node: ConfigNode) {
+        let texts = [c.url, c.body ?? ""] + c.params.map(\.1) + c.headers.map(\.1)
+        for name in Set(texts.flatMap(RequestTemplate.parameters(in:))) where !RequestTemplate.runParameters.contains(name) {
+            node.problem("\(node.path): unknown run parameter {{ \(name) }}" + Spelling.didYouMean(name, RequestTemplate.runParameters))
+        }
+        let fields = Set(texts.flatMap(RequestTemplate.fields(in:)))
+        guard !fields.isEmpty else { return }
+        guard let each = c.forEach else {
+            node.problem("\(node.path): {\(fields.sorted()[0])} is filled from a parent record; add for_each: { pipeline: ..., field: \(fields.sorted()[0]) }")
+            return
+        }
+        for f in fields.sorted() where !each.fields.contains(f) {
+            node.problem("\(node.path): {\(f)} is not a for_each field (fields: \(each.fields.joined(separator: ", ")))")
+        }
     }
 
     /// `{key: scalar}` as ordered text pairs (`${VAR}` already interpolated).

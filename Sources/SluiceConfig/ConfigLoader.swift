@@ -78,6 +78,7 @@ public enum ConfigLoader {
                 (pair.key, pair.value.pairs()?.first { $0.key == "depends_on" }.flatMap { $0.value.strings() } ?? [])
             }
             checkGraph(edges, pairs: pairs, context: root.context)
+            checkFanOut(pipelines, pairs: pairs, context: root.context)
         }
         return ProjectConfig(file: file, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, state: state,
                              pipelines: pipelines, masker: SecretMasker(secrets: root.context.interpolator.secrets))
@@ -170,6 +171,27 @@ public enum ConfigLoader {
             if let p = qo["path"]?.string() { c.quarantinePath = p }
         }
         return c
+    }
+
+    /// A `for_each` reads its parents from an upstream pipeline's table: that pipeline must run
+    /// first and load into sqlite or postgres.
+    static func checkFanOut(_ pipelines: [PipelineConfig], pairs: [(key: String, keyMark: Mark?, value: ConfigNode)], context: ConfigContext) {
+        let marks = Dictionary(pairs.map { ($0.key, $0.keyMark) }, uniquingKeysWith: { a, _ in a })
+        for p in pipelines {
+            guard case .http(let h) = p.source, let each = h.forEach else { continue }
+            let at = marks[p.name] ?? nil
+            guard let parent = pipelines.first(where: { $0.name == each.pipeline }) else {
+                context.problem("\(p.name).source.for_each.pipeline: unknown pipeline '\(each.pipeline)'"
+                                + Spelling.didYouMean(each.pipeline, pipelines.map(\.name)), at: at)
+                continue
+            }
+            if !p.dependsOn.contains(each.pipeline) {
+                context.problem("\(p.name).source.for_each: add depends_on: [\(each.pipeline)] so the parents are loaded before they are read", at: at)
+            }
+            if case .files = parent.sink {
+                context.problem("\(p.name).source.for_each: the parents are read from \(each.pipeline)'s sink, which must be a sqlite or postgres table", at: at)
+            }
+        }
     }
 
     /// Unknown `depends_on` targets and cycles, reported at the pipeline that closes them.

@@ -112,7 +112,22 @@ public struct HTTPSourceConfig: Sendable {
     /// Per request. Default 30 s.
     public var timeout = 30.0
     public var maxResponseBytes = 64 << 20
+    /// Fan-out: one request chain per parent record.
+    public var forEach: ForEach?
     public init(url: String) { self.url = url }
+
+    /// `for_each`: the parents are the records pipeline `pipeline` loaded into its sink; each
+    /// distinct value of `fields` is one unit, substituted into `{field}` in the request.
+    public struct ForEach: Sendable {
+        public var pipeline: String
+        public var fields: [String]
+        /// Parents whose requests run at the same time. Default 4.
+        public var concurrency = 4
+        public init(pipeline: String, fields: [String]) {
+            self.pipeline = pipeline
+            self.fields = fields
+        }
+    }
 }
 
 public enum PostgresReadMode: String, Sendable, CaseIterable { case full, incremental, cdc }

@@ -83,6 +83,12 @@ public struct Column: Sendable {
 
     public mutating func append(byteArray v: [UInt8]) { v.withUnsafeBytes { append(bytes: $0) } }
 
+    /// `count` copies of `value` (a parent's key added to each child record, say).
+    public init(repeating value: Value, count: Int) {
+        self.init(type: value.dataType, capacity: count)
+        for _ in 0..<count { append(value) }
+    }
+
     /// Appends a value, converting where the row view's value has another representation.
     public mutating func append(_ value: Value) {
         switch (value, type) {

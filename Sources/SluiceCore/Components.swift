@@ -134,12 +134,24 @@ public protocol Source: Sendable {
     /// Called when the writing stage failed `unit` (its rows are rolled back): a source that
     /// would go on reading it, such as a change stream, can stop.
     func writeFailed(_ unit: WorkUnit) async
+    /// How many units may be read at the same time (an API's parents). The sink still takes
+    /// them one by one, in plan order. Default 1.
+    var unitConcurrency: Int { get }
+    /// Whether every run plans the same units again (one per API parent record) rather than only
+    /// new ones. For such a source the runtime remembers which units a run committed: when a run
+    /// does not finish, the next one skips them and does only the failed and unfinished units.
+    var unitsRepeatEveryRun: Bool { get }
+    /// Releases what the source holds (connections), after the pipeline's last unit.
+    func close() async
 }
 
 extension Source {
     public func acknowledge(_ entries: [StateEntry]) async {}
     public func describe(context: RunContext) async throws -> Schema? { nil }
     public func writeFailed(_ unit: WorkUnit) async {}
+    public var unitConcurrency: Int { 1 }
+    public var unitsRepeatEveryRun: Bool { false }
+    public func close() async {}
 }
 
 /// Changes batches. Stateful transforms (deduplicate) are reference types created per run.

@@ -14,6 +14,21 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
 
     public var isNull: Bool { if case .null = self { true } else { false } }
 
+    /// The column type that holds this value (string for null).
+    public var dataType: DataType {
+        switch self {
+        case .null, .string: .string
+        case .bool: .bool
+        case .int64: .int64
+        case .double: .double
+        case .decimal(_, let scale): .decimal(precision: 38, scale: scale)
+        case .bytes: .bytes
+        case .date: .date
+        case .timestamp: .timestamp
+        case .json: .json
+        }
+    }
+
     /// The value as text: ISO-8601 for dates and timestamps, plain digits for decimals.
     public var text: String {
         switch self {

@@ -104,12 +104,13 @@ final class PipelineRunner: @unchecked Sendable {
         }
     }
 
-    static func makeSource(_ config: PipelineConfig) throws -> any Source {
+    /// `parents`: for a `for_each` source, the upstream records it fans out over.
+    static func makeSource(_ config: PipelineConfig, parents: [[String: Value]] = []) throws -> any Source {
         switch config.source {
         case .files(let c): FilesSource(config: c, schema: config.schema)
         case .postgres(let c) where c.mode == .cdc: try PostgresChangeSource(config: c)
         case .postgres(let c): try PostgresSource(config: c, schema: config.schema)
-        case .http(let c): HTTPSource(config: c, schema: config.schema, retry: config.retry)
+        case .http(let c): HTTPSource(config: c, schema: config.schema, retry: config.retry, parents: parents)
         }
     }
 
@@ -128,7 +129,22 @@ final class PipelineRunner: @unchecked Sendable {
         context.startedAt = record.startedAt
         context.follow = options.follow
         context.dryRun = options.dryRun
-        let source = try Self.makeSource(config)
+        var parents: [[String: Value]] = []
+        if case .http(let h) = config.source, let each = h.forEach {
+            parents = try await ParentRecords.load(each, for: config.name, project: project)
+            logger.info("Fanning out.", metadata: ["parents": "\(parents.count)", "from": "\(each.pipeline)", "concurrency": "\(each.concurrency)"])
+        }
+        let source = try Self.makeSource(config, parents: parents)
+        do {
+            try await execute(source, context: context, record: &record)
+            await source.close()
+        } catch {
+            await source.close()
+            throw error
+        }
+    }
+
+    private func execute(_ source: any Source, context: RunContext, record: inout PipelineRunRecord) async throws {
         let sink = try Self.makeSink(config, fullRefresh: options.fullRefresh)
 
         if options.dryRun {
@@ -158,7 +174,14 @@ final class PipelineRunner: @unchecked Sendable {
         var state = try store.loadState(pipeline: config.name)
         if sink.storesStateTransactionally { state.merge(try await sink.loadState(context: context)) { _, b in b } }
         if replaces { state = [:] }
-        let units = try await source.plan(state: state, context: context)
+        let round = try resumeRound(of: source, state: &state)
+        var units = try await source.plan(state: state, context: context)
+        if let round, !round.committed.isEmpty {
+            let all = units.count
+            units.removeAll { round.committed.contains($0.id) }
+            logger.info("Resuming the unfinished run: units it committed are not read again.",
+                        metadata: ["round": "\(round.id)", "skipped": "\(all - units.count)", "remaining": "\(units.count)"])
+        }
         let totalBytes = units.reduce(Int64(0)) { $0 + ($1.sizeBytes ?? 0) }
         progress.start(config.name, units: units.count, totalBytes: totalBytes)
         logger.info("Starting.", metadata: ["units": "\(units.count)", "bytes": "\(totalBytes)"])
@@ -167,11 +190,11 @@ final class PipelineRunner: @unchecked Sendable {
         }
 
         let channel = BoundedChannel<Message>(capacity: options.queueDepth)
-        let producer = Task {
+        let producer = Task { [units] in
             await self.produce(units: units, source: source, context: context, channel: channel)
             await channel.close()   // the writer drains what is queued, then sees the end
         }
-        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context)
+        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id)
         do {
             while let message = await channel.receive() {
                 guard try await writer.handle(message, record: &record) else { break }
@@ -193,8 +216,37 @@ final class PipelineRunner: @unchecked Sendable {
         }
         if let fatal = writer.fatal { throw fatal }
         try await sink.finish(context: context)
+        if let round, record.failedUnits.isEmpty { try await closeRound(round, units: units, sink: sink, context: context) }
         logger.info("Finished.", metadata: ["read": "\(record.recordsRead)", "written": "\(record.recordsWritten)",
                                              "rejected": "\(record.recordsRejected)"])
+    }
+
+    static let roundKey = "round"
+    static let donePrefix = "done:"
+
+    /// A source whose units repeat every run (`Source.unitsRepeatEveryRun`) works in rounds: a
+    /// round starts with a run and lasts until a run has committed every unit. Each unit's commit
+    /// records the round (`done:<unit>`, with the unit's rows), so a run after a failed, crashed
+    /// or interrupted one skips what its round already committed. The round's own marker lives
+    /// in the state store. Both are hidden from the source's plan.
+    private func resumeRound(of source: any Source, state: inout [String: String]) throws -> (id: String, committed: Set<String>)? {
+        guard source.unitsRepeatEveryRun else { return nil }
+        let open = state[Self.roundKey]
+        var committed = Set<String>()
+        for (key, value) in state where key.hasPrefix(Self.donePrefix) && value == open {
+            committed.insert(String(key.dropFirst(Self.donePrefix.count)))
+        }
+        state = state.filter { !$0.key.hasPrefix(Self.donePrefix) && $0.key != Self.roundKey }
+        if let open { return (open, committed) }
+        try store.saveState(pipeline: config.name, entries: [StateEntry(key: Self.roundKey, value: runID)])
+        return (runID, [])
+    }
+
+    /// Every unit of the round is committed: the next run starts a new one.
+    private func closeRound(_ round: (id: String, committed: Set<String>), units: [WorkUnit], sink: any Sink, context: RunContext) async throws {
+        let keys = (round.committed.map { $0 } + units.map(\.id)).map { Self.donePrefix + $0 }
+        if sink.storesStateTransactionally { try await sink.clearState(context: context, keys: keys) }
+        try store.clearState(pipeline: config.name, keys: keys + [Self.roundKey])
     }
 
     private func sinkStateIfPresent(_ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
@@ -218,52 +270,62 @@ final class PipelineRunner: @unchecked Sendable {
     /// The reading stage: units in order, each batch through the transforms, into the channel.
     private func produce(units: [WorkUnit], source: any Source, context: RunContext, channel: BoundedChannel<Message>) async {
         let transforms = Transforms.make(config.transforms)
+        if source.unitConcurrency > 1, units.count > 1 {
+            await produceConcurrently(units: units, source: source, context: context, transforms: transforms, channel: channel)
+            return
+        }
         for unit in units {
             if cancel.isCancelled { break }
-            var attempt = 1
-            while true {
-                guard await channel.send(.begin(unit)) else { return }
-                var unitContext = context
-                unitContext.unit = unit.location
-                do {
-                    let entries = try await source.read(unit, context: unitContext) { sourceBatch in
-                        if self.cancel.isCancelled { throw Interrupted() }
-                        for notice in sourceBatch.notices { self.logger.warning("\(notice)", metadata: ["unit": "\(unit.location)"]) }
-                        var batch = sourceBatch.batch
-                        var rejected = sourceBatch.rejected
-                        for t in transforms {
-                            let (out, r) = try t.apply(batch, context: unitContext)
-                            batch = out
-                            rejected += r
-                        }
-                        // A checkpoint may come without rows (a change stream that only moved on).
-                        if batch.rowCount > 0 || !rejected.isEmpty || sourceBatch.checkpoint == nil && sourceBatch.notices.isEmpty {
-                            guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
-                        }
-                        if let entries = sourceBatch.checkpoint {
-                            guard await channel.send(.checkpoint(unit, entries)) else { throw Interrupted() }
-                        }
+            guard await read(unit, source: source, context: context, transforms: transforms, into: channel) else { return }
+        }
+    }
+
+    /// Reads one unit into `channel`, trying it again from the start on a retryable failure.
+    /// Returns false when the pipeline stops (interrupted, or nobody reads the channel).
+    func read(_ unit: WorkUnit, source: any Source, context: RunContext, transforms: [any Transform],
+              into channel: BoundedChannel<Message>) async -> Bool {
+        var attempt = 1
+        while true {
+            guard await channel.send(.begin(unit)) else { return false }
+            var unitContext = context
+            unitContext.unit = unit.location
+            do {
+                let entries = try await source.read(unit, context: unitContext) { sourceBatch in
+                    if self.cancel.isCancelled { throw Interrupted() }
+                    for notice in sourceBatch.notices { self.logger.warning("\(notice)", metadata: ["unit": "\(unit.location)"]) }
+                    var batch = sourceBatch.batch
+                    var rejected = sourceBatch.rejected
+                    for t in transforms {
+                        let (out, r) = try t.apply(batch, context: unitContext)
+                        batch = out
+                        rejected += r
                     }
-                    guard await channel.send(.end(unit, entries)) else { return }
-                } catch is Interrupted {
-                    await channel.send(.interrupted(unit))
-                    return
-                } catch {
-                    let e = SluiceError.wrap(error, kind: .source, pipeline: nil, component: sourceComponent)
-                    var located = e
-                    if located.location == nil { located.location = unit.location }
-                    if e.retryable, attempt < config.retry.attempts {
-                        await channel.send(.retry(unit))
-                        let delay = min(config.retry.max, config.retry.initial * pow(2, Double(attempt - 1)))
-                        let wait = config.retry.jitter ? Double.random(in: 0...delay) : delay
-                        logger.warning("Unit failed, retrying.", metadata: ["unit": "\(unit.location)", "attempt": "\(attempt)", "error": "\(e.message)"])
-                        try? await Task.sleep(for: .seconds(wait))
-                        attempt += 1
-                        continue
+                    // A checkpoint may come without rows (a change stream that only moved on).
+                    if batch.rowCount > 0 || !rejected.isEmpty || sourceBatch.checkpoint == nil && sourceBatch.notices.isEmpty {
+                        guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }
                     }
-                    guard await channel.send(.failed(unit, located)) else { return }
+                    if let entries = sourceBatch.checkpoint {
+                        guard await channel.send(.checkpoint(unit, entries)) else { throw Interrupted() }
+                    }
                 }
-                break
+                return await channel.send(.end(unit, entries))
+            } catch is Interrupted {
+                await channel.send(.interrupted(unit))
+                return false
+            } catch {
+                let e = SluiceError.wrap(error, kind: .source, pipeline: nil, component: sourceComponent)
+                var located = e
+                if located.location == nil { located.location = unit.location }
+                if e.retryable, attempt < config.retry.attempts {
+                    await channel.send(.retry(unit))
+                    let delay = min(config.retry.max, config.retry.initial * pow(2, Double(attempt - 1)))
+                    let wait = config.retry.jitter ? Double.random(in: 0...delay) : delay
+                    logger.warning("Unit failed, retrying.", metadata: ["unit": "\(unit.location)", "attempt": "\(attempt)", "error": "\(e.message)"])
+                    try? await Task.sleep(for: .seconds(wait))
+                    attempt += 1
+                    continue
+                }
+                return await channel.send(.failed(unit, located))
             }
         }
     }

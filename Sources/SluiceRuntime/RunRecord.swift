@@ -37,10 +37,11 @@ public struct RunReport: Sendable {
     public var pipelines: [PipelineRunRecord]
     public var interrupted = false
 
-    /// `succeeded` when every pipeline did, `failed` when none wrote anything, else `partial`.
+    /// `succeeded` when every pipeline did, `failed` when nothing was committed, else `partial`
+    /// (some pipelines, or some units of a pipeline, were).
     public var status: String {
         if pipelines.allSatisfy({ $0.status == .succeeded }) { return "succeeded" }
-        if pipelines.contains(where: { $0.status == .succeeded }) { return "partial" }
+        if pipelines.contains(where: { $0.status == .succeeded || $0.unitsDone > 0 }) { return "partial" }
         return "failed"
     }
 

@@ -74,7 +74,7 @@ public final class StateStore: @unchecked Sendable {
 
     public func runs(pipeline: String?, limit: Int) throws -> [PipelineRunRecord] {
         try locked {
-            var sql = "SELECT run_id, pipeline, status, started_at, duration_s, records_read, records_written, records_rejected, bytes_read, quality_score, error FROM runs"
+            var sql = "SELECT run_id, pipeline, status, started_at, duration_s, records_read, records_written, records_rejected, bytes_read, quality_score, error, failed_units FROM runs"
             var args: [Value] = []
             if let pipeline { sql += " WHERE pipeline = ?"; args.append(.string(pipeline)) }
             sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
@@ -90,6 +90,7 @@ public final class StateStore: @unchecked Sendable {
                 if case .int64(let v) = r[8] { rec.bytesRead = Int(v) }
                 if case .double(let v) = r[9] { rec.qualityScore = v }
                 if case .string(let e) = r[10] { rec.error = e }
+                if case .string(let units) = r[11] { rec.failedUnits = (try? JSONDecoder().decode([FailedUnit].self, from: Data(units.utf8))) ?? [] }
                 return rec
             }
         }

@@ -26,8 +26,13 @@ struct UnitWriter {
     private var totalRead = 0
     private var totalRejected = 0
 
-    init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext) {
+    /// The round of a source whose units repeat (see `PipelineRunner.resumeRound`): recorded
+    /// with each unit's commit.
+    let round: String?
+
+    init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext, round: String? = nil) {
         self.runner = runner
+        self.round = round
         self.source = source
         self.sink = sink
         self.context = context
@@ -77,9 +82,11 @@ struct UnitWriter {
                         throw e
                     }
                 }
-                try await sink.commit(unit, state: entries)
+                var committed = entries
+                if isFinal, let round { committed.append(StateEntry(key: PipelineRunner.donePrefix + unit.id, value: round)) }
+                try await sink.commit(unit, state: committed)
                 unitOpen = false
-                if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: entries) }
+                if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: committed) }
                 await source.acknowledge(entries)
             } catch {
                 return await fail(unit, error, record: &record)

@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -21,10 +22,14 @@ import NIOCore
 ///   body or basic auth) → `{"access_token", "token_type", "expires_in"}`; a token stops working
 ///   after `--token-ttl` requests (401, as if it expired).
 /// - `GET /status/{code}`: that status, with a JSON error body; `GET /html`: a 200 HTML page.
-/// - `GET /teams`: 30 teams as a top-level array; `GET /teams/{id}/players?page=`: 2 pages of 5
-///   players each (`{"data": […], "meta": {"total_pages": 2}}`).
-/// - `POST /_config` `{"fail_teams": [7]}`: those teams' players answer 500 until changed.
-/// - `GET /_stats`: requests so far, per path, the most in any one second, tokens issued;
+/// - `GET /teams?count=30`: teams as a top-level array; `GET /teams/{id}/players?page=`: 2 pages of 5
+///   players each (`{"data": […], "meta": {"total_pages": 2}}`); `GET /teams/{id}/games?page=`:
+///   2 pages of 3 games; `GET /games/{id}/players?page=`: 2 pages of 4 players (without the game's
+///   id, as nested resources often are). These take `slow_ms` too.
+/// - `GET|POST /echo/…`: one record with the request's method, path, query, `X-Team` header and body.
+/// - `gzip=1` on `/items`: the response is gzip-compressed when the client accepts it.
+/// - `POST /_config` `{"fail_teams": [7]}`: those teams' games and players answer 500 until changed.
+/// - `GET /_stats`: requests so far, per path, the most in any one second, tokens issued, gzipped responses;
 ///   `POST /_reset` clears them.
 final class TestAPI: @unchecked Sendable {
     let records: Int
@@ -34,6 +39,7 @@ final class TestAPI: @unchecked Sendable {
     private var times: [Double] = []
     private var tokens: [String: Int] = [:]
     private var issued = 0
+    private var gzipped = 0
     private var failTeams: Set<Int> = []
     private var rng = SystemRandomNumberGenerator()
 
@@ -44,6 +50,8 @@ final class TestAPI: @unchecked Sendable {
 
     func routes(_ router: Router<BasicRequestContext>) {
         router.get("/items") { request, _ in try await self.items(request) }
+        router.get("/echo/**") { request, _ in try await self.echo(request) }
+        router.post("/echo/**") { request, _ in try await self.echo(request) }
         router.post("/oauth/token") { request, _ in try await self.token(request) }
         router.get("/html") { request, _ in
             self.count(request)
@@ -56,10 +64,32 @@ final class TestAPI: @unchecked Sendable {
         }
         router.get("/teams") { request, _ in
             self.count(request)
-            return Self.json((1...30).map { "{\"team_id\":\($0),\"name\":\"Team \($0)\"}" }.joined(separator: ",").wrapped("[", "]"))
+            let teams = max(1, request.uri.queryParameters.get("count", as: Int.self) ?? 30)
+            return Self.json((1...teams).map { "{\"team_id\":\($0),\"name\":\"Team \($0)\"}" }.joined(separator: ",").wrapped("[", "]"))
+        }
+        router.get("/teams/:team/games") { request, context in
+            try await self.slow(request)
+            let team = context.parameters.get("team", as: Int.self) ?? 0
+            if self.locked({ self.failTeams.contains(team) }) { return Self.error(.internalServerError, "team \(team) is broken") }
+            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
+            let games: [String] = page > 2 ? [] : (1...3).map { k in
+                let id = team * 100 + (page - 1) * 3 + k
+                return "{\"game_id\":\(id),\"team_id\":\(team),\"week\":\((page - 1) * 3 + k)}"
+            }
+            return Self.json("{\"data\":[\(games.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
+        }
+        router.get("/games/:game/players") { request, context in
+            try await self.slow(request)
+            let game = context.parameters.get("game", as: Int.self) ?? 0
+            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
+            let players: [String] = page > 2 ? [] : (0..<4).map { k in
+                let id = game * 10 + (page - 1) * 4 + k
+                return "{\"player_id\":\(id),\"name\":\"Player \(id)\"}"
+            }
+            return Self.json("{\"data\":[\(players.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
         }
         router.get("/teams/:team/players") { request, context in
-            self.count(request)
+            try await self.slow(request)
             let team = context.parameters.get("team", as: Int.self) ?? 0
             if self.locked({ self.failTeams.contains(team) }) { return Self.error(.internalServerError, "team \(team) is broken") }
             let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
@@ -78,7 +108,7 @@ final class TestAPI: @unchecked Sendable {
         router.get("/_stats") { _, _ in
             self.locked {
                 let perPath = self.requests.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
-                return Self.json("{\"requests\":\(self.requests.values.reduce(0, +)),\"by_path\":{\(perPath)},\"max_per_second\":\(self.maxPerSecond()),\"tokens_issued\":\(self.issued)}")
+                return Self.json("{\"requests\":\(self.requests.values.reduce(0, +)),\"by_path\":{\(perPath)},\"max_per_second\":\(self.maxPerSecond()),\"tokens_issued\":\(self.issued),\"gzipped\":\(self.gzipped)}")
             }
         }
         router.post("/_reset") { _, _ in
@@ -86,12 +116,19 @@ final class TestAPI: @unchecked Sendable {
                 self.requests = [:]
                 self.times = []
                 self.issued = 0
+                self.gzipped = 0
             }
             return Self.json("{}")
         }
     }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T { try lock.withLock(body) }
+
+    /// Counts the request and waits `slow_ms` (simulated network latency).
+    private func slow(_ request: Request) async throws {
+        count(request)
+        if let ms = request.uri.queryParameters.get("slow_ms", as: Int.self), ms > 0 { try await Task.sleep(for: .milliseconds(ms)) }
+    }
 
     private func count(_ request: Request) {
         locked {
@@ -192,6 +229,11 @@ final class TestAPI: @unchecked Sendable {
         }
         if q.get("malformed_page", as: Int.self) == page { body = String(body.prefix(body.count / 2)) }
         headers[.contentType] = "application/json"
+        if q.get("gzip") == "1", request.headers[.acceptEncoding]?.contains("gzip") == true {
+            headers[.contentEncoding] = "gzip"
+            locked { gzipped += 1 }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.gzip(Array(body.utf8)))))
+        }
         if q.get("drop_page", as: Int.self) == page {
             let half = ByteBuffer(string: String(body.prefix(body.count / 2)))
             return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: body.utf8.count) { writer in
@@ -252,6 +294,40 @@ final class TestAPI: @unchecked Sendable {
     }
 
     // MARK: Responses
+
+    /// `body` as a gzip stream (zlib with the gzip wrapper).
+    static func gzip(_ body: [UInt8]) -> [UInt8] {
+        var stream = z_stream()
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return body }
+        defer { deflateEnd(&stream) }
+        var input = body
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(body.count))) + 32)
+        let produced: Int = input.withUnsafeMutableBufferPointer { src in
+            output.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = src.baseAddress
+                stream.avail_in = UInt32(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = UInt32(dst.count)
+                _ = deflate(&stream, Z_FINISH)
+                return dst.count - Int(stream.avail_out)
+            }
+        }
+        return Array(output.prefix(produced))
+    }
+
+    /// `/echo…`: one record describing the request (to check what a templated request sent).
+    private func echo(_ request: Request) async throws -> Response {
+        count(request)
+        let body = String(buffer: try await request.body.collect(upTo: 1 << 16))
+        let query = request.uri.query ?? ""
+        let header = request.headers[HTTPField.Name("X-Team")!] ?? ""
+        // A one-element JSON array minus its brackets: the string, quoted and escaped.
+        func quoted(_ s: String) -> Substring {
+            String(decoding: (try? JSONSerialization.data(withJSONObject: [s])) ?? Data("[\"\"]".utf8), as: UTF8.self).dropFirst().dropLast()
+        }
+        return Self.json("[{\"method\":\(quoted(request.method.rawValue)),\"path\":\(quoted(request.uri.path)),\"query\":\(quoted(query)),"
+                         + "\"x_team\":\(quoted(header)),\"body\":\(quoted(body))}]")
+    }
 
     static func json(_ text: String) -> Response {
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))

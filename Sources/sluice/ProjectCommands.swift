@@ -117,7 +117,8 @@ struct RunsCommand: AsyncParsableCommand {
                 "{\"run_id\":\(JSONText.quoted(r.runID)),\"pipeline\":\(JSONText.quoted(r.pipeline)),\"status\":\(JSONText.quoted(r.status.rawValue)),"
                     + "\"started_at\":\(JSONText.quoted(Temporal.formatTimestamp(r.startedAt))),\"duration_s\":\(Value.formatDouble(r.durationSeconds)),"
                     + "\"records_read\":\(r.recordsRead),\"records_written\":\(r.recordsWritten),\"records_rejected\":\(r.recordsRejected),"
-                    + "\"quality_score\":\(r.qualityScore.map { Value.formatDouble($0) } ?? "null"),\"error\":\(r.error.map(JSONText.quoted) ?? "null")}"
+                    + "\"quality_score\":\(r.qualityScore.map { Value.formatDouble($0) } ?? "null"),\"error\":\(r.error.map(JSONText.quoted) ?? "null"),"
+                    + "\"failed_units\":[\(r.failedUnits.map { "{\"unit\":\(JSONText.quoted($0.unit)),\"error\":\(JSONText.quoted($0.error))}" }.joined(separator: ","))]}"
             }
             print("{\"runs\":[\(items.joined(separator: ","))]}")
             return
@@ -128,6 +129,7 @@ struct RunsCommand: AsyncParsableCommand {
             print("\(r.runID)  \(r.pipeline)  \(r.status.rawValue)  \(started)  \(String(format: "%.2fs", r.durationSeconds))  "
                   + "read \(r.recordsRead)  written \(r.recordsWritten)  rejected \(r.recordsRejected)")
             if let e = r.error { print("    \(e)") }
+            for u in r.failedUnits { print("    failed unit \(u.unit): \(u.error)") }
         }
     }
 }

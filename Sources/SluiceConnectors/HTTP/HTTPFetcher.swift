@@ -31,6 +31,8 @@ final class HTTPFetcher: @unchecked Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.decompression = .enabled(limit: .ratio(100))
         configuration.timeout = .init(connect: .seconds(10))
+        // Fan-out and the prefetched next page keep several requests to one host in flight.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, 2 * (config.forEach?.concurrency ?? 1))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         limiter = TokenBucket(requestsPerSecond: config.requestsPerSecond, burst: config.burst)
         breaker = CircuitBreaker(threshold: config.circuitFailures, coolDown: .milliseconds(Int(config.circuitCoolDown * 1000)))
@@ -45,7 +47,14 @@ final class HTTPFetcher: @unchecked Sendable {
             .replacingOccurrences(of: "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? value)", with: "\(name)=***")
     }
 
-    func fetch(_ url: String, logger: (@Sendable (String) -> Void)? = nil) async throws -> HTTPPage {
+    /// What a request sends besides its URL; with `for_each` rendered per parent.
+    struct Parts: Sendable {
+        var headers: [(String, String)]
+        var body: String?
+    }
+
+    func fetch(_ url: String, parts: Parts? = nil, logger: (@Sendable (String) -> Void)? = nil) async throws -> HTTPPage {
+        let parts = parts ?? Parts(headers: config.headers, body: config.body)
         let host = URLComponents(string: url)?.host ?? url
         var attempt = 1
         var refreshedToken = false
@@ -57,7 +66,7 @@ final class HTTPFetcher: @unchecked Sendable {
             try await limiter.acquire()
             let outcome: Result<HTTPPage, any Error>
             do {
-                outcome = .success(try await send(url))
+                outcome = .success(try await send(url, parts))
             } catch {
                 outcome = .failure(error)
             }
@@ -92,7 +101,11 @@ final class HTTPFetcher: @unchecked Sendable {
                 failure.retryable = true
                 if await breaker.failed(host) { logger?("Circuit opened for \(host) after repeated failures.") }
             }
-            guard attempt < retry.attempts else { throw failure }
+            guard attempt < retry.attempts else {
+                // Retried here already: the unit is not read again for the same failure.
+                failure.retryable = false
+                throw failure
+            }
             // Full jitter: anywhere up to the exponential bound, unless the server said when.
             let bound = min(retry.max, retry.initial * pow(2, Double(attempt - 1)))
             let wait = delay ?? (retry.jitter ? Double.random(in: 0...bound) : bound)
@@ -102,12 +115,14 @@ final class HTTPFetcher: @unchecked Sendable {
         }
     }
 
-    private func send(_ url: String) async throws -> HTTPPage {
+    private func send(_ url: String, _ parts: Parts) async throws -> HTTPPage {
         var request = HTTPClientRequest(url: url)
         request.method = config.method == "POST" ? .POST : .GET
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "sluice")
-        for (name, value) in config.headers { request.headers.replaceOrAdd(name: name, value: value) }
+        // Compressed responses are inflated by the client (bounded to 100× the compressed size).
+        request.headers.add(name: "Accept-Encoding", value: "gzip, deflate")
+        for (name, value) in parts.headers { request.headers.replaceOrAdd(name: name, value: value) }
         switch config.auth {
         case .bearer(let token): request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
         case .apiKeyHeader(let name, let value): request.headers.replaceOrAdd(name: name, value: value)
@@ -118,7 +133,7 @@ final class HTTPFetcher: @unchecked Sendable {
             request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
         case .apiKeyQuery, nil: break
         }
-        if let body = config.body {
+        if let body = parts.body {
             request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }

@@ -13,62 +13,137 @@ import SluiceFormats
 /// past `total_pages_path` or `total_path`, or when no next cursor / link / URL comes; the same
 /// request twice is a loop and an error. With `incremental`, the largest `cursor_field` value of
 /// the records is saved with them and sent as `param` next run.
+///
+/// With `for_each` every distinct parent (the `fields` of the records an upstream pipeline
+/// loaded) is a unit of its own, with `{field}` filled in the request, its own cursor, and the
+/// parent's fields added to its records when the API leaves them out. Up to `concurrency`
+/// parents are fetched at once; all of them share the rate limit and the circuit breaker.
 public final class HTTPSource: Source, @unchecked Sendable {
     let config: HTTPSourceConfig
     let schemaConfig: SchemaConfig
     let retry: RetryConfig
-    private let typer: BatchTyper
+    /// The parent records, for `for_each` (loaded by the runtime from the upstream sink).
+    let parents: [[String: Value]]
     private let lock = NSLock()
-    private var saved: String?
+    /// Per unit id: the cursor saved by the last run, and the parent it fetches for.
+    private var cursors: [String: String] = [:]
+    private var parentOf: [String: [String: Value]] = [:]
+    private var sharedFetcher: HTTPFetcher?
     static let component = "source http"
     static let cursorKey = "cursor"
 
-    public init(config: HTTPSourceConfig, schema: SchemaConfig, retry: RetryConfig) {
+    public init(config: HTTPSourceConfig, schema: SchemaConfig, retry: RetryConfig, parents: [[String: Value]] = []) {
         self.config = config
         schemaConfig = schema
         self.retry = retry
-        typer = BatchTyper(declared: schema.declared, formats: schema.formats)
+        self.parents = parents
     }
 
-    public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {
-        let cursor = config.cursorField == nil ? nil : state[Self.cursorKey]
-        lock.withLock { saved = cursor }
-        // Named after where it starts, so a lake gets one set of files per incremental run.
-        return [WorkUnit(id: "http:" + config.url, location: config.url, start: cursor.map { "\(Self.cursorKey)=\($0)" })]
-    }
+    public var unitConcurrency: Int { config.forEach?.concurrency ?? 1 }
+    public var unitsRepeatEveryRun: Bool { config.forEach != nil }
 
-    public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
-        let fetcher = HTTPFetcher(config: config, retry: retry)
-        do {
-            let entries = try await readChain(fetcher, context: context, emit: emit)
-            await fetcher.shutdown()
-            return entries
-        } catch {
-            await fetcher.shutdown()
-            throw error
+    /// One client for all units, so fan-out shares connections, the rate limit and the breaker.
+    private var fetcher: HTTPFetcher {
+        lock.withLock {
+            if let f = sharedFetcher { return f }
+            let f = HTTPFetcher(config: config, retry: retry)
+            sharedFetcher = f
+            return f
         }
     }
 
-    private func readChain(_ fetcher: HTTPFetcher, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
+    public func close() async {
+        let f = lock.withLock { defer { sharedFetcher = nil }; return sharedFetcher }
+        await f?.shutdown()
+    }
+
+    public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {
+        guard let each = config.forEach else {
+            let cursor = config.cursorField == nil ? nil : state[Self.cursorKey]
+            lock.withLock { cursors = ["http:" + config.url: cursor].compactMapValues { $0 } }
+            // Named after where it starts, so a lake gets one set of files per incremental run.
+            return [WorkUnit(id: "http:" + config.url, location: config.url, start: cursor.map { "\(Self.cursorKey)=\($0)" })]
+        }
+        var units: [WorkUnit] = []
+        var seen = Set<String>()
+        var saved: [String: String] = [:], parentOf: [String: [String: Value]] = [:]
+        let run = RequestTemplate.parameters(startedAt: context.startedAt)
+        for parent in parents {
+            let key = each.fields.map { "\($0)=\(parent[$0]?.text ?? "")" }.joined(separator: ",")
+            guard seen.insert(key).inserted else { continue }
+            let id = "http:\(config.url)#\(key)"
+            let cursor = config.cursorField == nil ? nil : state["\(Self.cursorKey):\(key)"]
+            saved[id] = cursor
+            parentOf[id] = parent
+            let location = RequestTemplate.render(config.url, fields: parent.mapValues(\.text), parameters: run, escape: Self.pathEscaped)
+            units.append(WorkUnit(id: id, location: location, start: cursor.map { "\(Self.cursorKey)=\($0)" }))
+        }
+        lock.withLock { cursors = saved; self.parentOf = parentOf }
+        return units
+    }
+
+    public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
+        let (cursor, parent) = lock.withLock { (cursors[unit.id], parentOf[unit.id] ?? [:]) }
+        let run = RequestTemplate.parameters(startedAt: context.startedAt)
+        let fields = parent.mapValues(\.text)
+        func fill(_ text: String) -> String { RequestTemplate.render(text, fields: fields, parameters: run) }
+        let request = Request(url: RequestTemplate.render(config.url, fields: fields, parameters: run, escape: Self.pathEscaped),
+                              params: config.params.map { ($0.0, fill($0.1)) },
+                              parts: HTTPFetcher.Parts(headers: config.headers.map { ($0.0, fill($0.1)) },
+                                                       body: config.body.map { RequestTemplate.render($0, fields: fields, parameters: run, escape: Self.jsonEscaped) }))
+        let added = (config.forEach?.fields ?? []).compactMap { name in parent[name].map { (name, $0) } }
+        // Types are inferred across the unit's pages; units read at the same time each have their own typer.
+        let typer = BatchTyper(declared: schemaConfig.declared, formats: schemaConfig.formats)
+        let highest = try await readChain(fetcher, request: request, typer: typer, since: cursor ?? config.cursorInitial, parentFields: added, emit: emit)
+        guard config.cursorField != nil, let highest else { return [] }
+        let key = config.forEach.map { each in "\(Self.cursorKey):" + each.fields.map { "\($0)=\(fields[$0] ?? "")" }.joined(separator: ",") } ?? Self.cursorKey
+        return [StateEntry(key: key, value: Self.text(highest))]
+    }
+
+    /// One request chain as rendered for its unit.
+    struct Request {
+        var url: String
+        var params: [(String, String)]
+        var parts: HTTPFetcher.Parts
+    }
+
+    static func pathEscaped(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? value
+    }
+
+    static func jsonEscaped(_ value: String) -> String { String(JSONText.quoted(value).dropFirst().dropLast()) }
+
+    /// Reads the chain's pages; returns the largest `cursor_field` value seen.
+    private func readChain(_ fetcher: HTTPFetcher, request: Request, typer: BatchTyper, since: String?, parentFields: [(String, Value)],
+                           emit: (SourceBatch) async throws -> Void) async throws -> Value? {
         let p = config.pagination
-        var fixed = config.params
+        var fixed = request.params
         if case .apiKeyQuery(let name, let value) = config.auth { fixed.append((name, value)) }
-        if let param = config.cursorParam, let since = lock.withLock({ saved }) ?? config.cursorInitial { fixed.append((param, since)) }
+        if let param = config.cursorParam, let since { fixed.append((param, since)) }
+        let base = request.url
         var page = p.startPage, offset = 0, fetched = 0
         var cursor: String?
-        var next: String? = Self.url(config.url, fixed + firstPageParams())
+        var next: String? = Self.url(base, fixed + firstPageParams())
         var seen = Set<String>()
         var highest: Value?
         var prefetched: (url: String, task: Task<HTTPPage, any Error>)?
+        // Once a page told how many there are, nothing past the last one is prefetched.
+        var lastPage: Int?, total: Int?
         // Retries and circuit changes go to the run's log with the next batch.
         let notices = NoticeBox()
         let note: @Sendable (String) -> Void = { notices.add($0) }
+        let parts = request.parts
         defer { prefetched?.task.cancel() }
         func predictedNext(page: Int, offset: Int) -> String? {
             switch p.type {
-            case .page_number: Self.url(config.url, fixed + [(p.pageParam, "\(page + 1)")] + sizeParams())
-            case .offset: p.pageSize.map { Self.url(config.url, fixed + [(p.offsetParam, "\(offset + $0)"), (p.limitParam, "\($0)")]) }
-            default: nil
+            case .page_number:
+                if let lastPage, page - p.startPage + 1 >= lastPage { return nil }
+                return Self.url(base, fixed + [(p.pageParam, "\(page + 1)")] + sizeParams())
+            case .offset:
+                guard let size = p.pageSize else { return nil }
+                if let total, offset + size >= total { return nil }
+                return Self.url(base, fixed + [(p.offsetParam, "\(offset + size)"), (p.limitParam, "\(size)")])
+            default: return nil
             }
         }
         for number in 1...p.maxPages {
@@ -80,29 +155,36 @@ public final class HTTPSource: Source, @unchecked Sendable {
             // Page numbers and offsets say where the next page is before this one is read: it is
             // fetched meanwhile (and dropped if this page turns out to be the last).
             let response: HTTPPage
-            if let ahead = prefetched, ahead.url == url { response = try await ahead.task.value } else { response = try await fetcher.fetch(url, logger: note) }
+            if let ahead = prefetched, ahead.url == url { response = try await ahead.task.value } else { response = try await fetcher.fetch(url, parts: parts, logger: note) }
             prefetched = nil
             if let predicted = predictedNext(page: page, offset: offset) {
-                prefetched = (predicted, Task { try await fetcher.fetch(predicted, logger: note) })
+                prefetched = (predicted, Task { try await fetcher.fetch(predicted, parts: parts, logger: note) })
             }
             let location = "\(fetcher.redacted(url)) (page \(number))"
-            let count = try await records(response.body, location: location, highest: &highest, notices: notices.drain(), emit: emit)
+            let count = try await records(response.body, location: location, typer: typer, highest: &highest, parentFields: parentFields,
+                                          notices: notices.drain(), emit: emit)
             fetched += count
             let json: Any? = needsBodyFields ? try? JSONSerialization.jsonObject(with: Data(response.body)) : nil
             next = nil
             if count == 0 { break }
             if let path = p.hasMorePath, JSONPath.bool(path, in: json) == false { break }
-            if let path = p.totalPagesPath, let pages = JSONPath.int(path, in: json), page - p.startPage + 1 >= pages { break }
-            if let path = p.totalPath, let total = JSONPath.int(path, in: json), fetched >= total { break }
+            if let path = p.totalPagesPath, let pages = JSONPath.int(path, in: json) {
+                lastPage = pages
+                if page - p.startPage + 1 >= pages { break }
+            }
+            if let path = p.totalPath, let all = JSONPath.int(path, in: json) {
+                total = all
+                if fetched >= all { break }
+            }
             switch p.type {
             case .none:
                 break
             case .page_number:
                 page += 1
-                next = Self.url(config.url, fixed + [(p.pageParam, "\(page)")] + sizeParams())
+                next = Self.url(base, fixed + [(p.pageParam, "\(page)")] + sizeParams())
             case .offset:
                 offset += p.pageSize ?? count
-                next = Self.url(config.url, fixed + [(p.offsetParam, "\(offset)"), (p.limitParam, "\(p.pageSize ?? count)")])
+                next = Self.url(base, fixed + [(p.offsetParam, "\(offset)"), (p.limitParam, "\(p.pageSize ?? count)")])
             case .cursor:
                 guard let value = JSONPath.string(p.cursorPath ?? "", in: json) else { break }
                 if value == cursor {
@@ -110,7 +192,7 @@ public final class HTTPSource: Source, @unchecked Sendable {
                                       location: location, fix: "check cursor.cursor_path against the API's responses")
                 }
                 cursor = value
-                next = Self.url(config.url, fixed + [(p.cursorParam, value)] + sizeParams())
+                next = Self.url(base, fixed + [(p.cursorParam, value)] + sizeParams())
             case .link_header:
                 next = Self.nextLink(response.headers).map { absolute($0, relativeTo: url) }
             case .next_url:
@@ -121,8 +203,7 @@ public final class HTTPSource: Source, @unchecked Sendable {
                                   fix: "raise pagination.max_pages, or check that the API's pages end")
             }
         }
-        guard config.cursorField != nil, let highest else { return [] }
-        return [StateEntry(key: Self.cursorKey, value: Self.text(highest))]
+        return highest
     }
 
     private var needsBodyFields: Bool {
@@ -146,15 +227,18 @@ public final class HTTPSource: Source, @unchecked Sendable {
     }
 
     /// Parses the page's records into batches; returns how many there were.
-    private func records(_ body: [UInt8], location: String, highest: inout Value?, notices: [String],
+    private func records(_ body: [UInt8], location: String, typer: BatchTyper, highest: inout Value?, parentFields: [(String, Value)], notices: [String],
                          emit: (SourceBatch) async throws -> Void) async throws -> Int {
         var notices = notices
         let reader = JSONDocumentReader(reader: MemoryReader(body), location: location,
                                         recordsPath: config.recordsPath.isEmpty ? nil : config.recordsPath)
         var count = 0
         while let raw = try reader.next(maxRows: 16_384, maxBytes: 8 << 20) {
-            let (batch, rejected) = typer.type(raw)
+            var (batch, rejected) = typer.type(raw)
             count += batch.rowCount + rejected.count
+            for (name, value) in parentFields where batch[name] == nil && batch.rowCount > 0 {
+                batch.setColumn(Field(name, value.dataType), Column(repeating: value, count: batch.rowCount))
+            }
             if let field = config.cursorField, let column = batch[field] {
                 for row in 0..<batch.rowCount where !column.isNull(row) {
                     let v = column.value(at: row)
@@ -185,6 +269,9 @@ public final class HTTPSource: Source, @unchecked Sendable {
 
     /// `sluice doctor`: the first page, with the credentials, once (no retries).
     public static func probe(_ config: HTTPSourceConfig, retry: RetryConfig) async -> (ok: Bool, message: String, fix: String?) {
+        if let each = config.forEach, !RequestTemplate.fields(in: config.url).isEmpty {
+            return (true, "\(config.url) is requested once per record of \(each.pipeline); not probed", nil)
+        }
         var once = retry
         once.attempts = 1
         let fetcher = HTTPFetcher(config: config, retry: once)

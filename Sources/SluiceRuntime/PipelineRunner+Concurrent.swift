@@ -4,21 +4,22 @@ import SluiceCore
 extension PipelineRunner {
     /// Reads up to `source.unitConcurrency` units at once (an API's parents, whose time is mostly
     /// spent waiting for responses). Each unit reads into a buffer of its own; the buffers are
-    /// forwarded whole and in plan order, because the sink writes one unit at a time. Readers may
-    /// run ahead of the unit being forwarded by at most twice the concurrency, so memory stays
-    /// bounded however many units there are. Transforms run here, on one task, because stateful
+    /// forwarded whole and in plan order, because the sink writes one unit at a time. Units are
+    /// started up to four times the concurrency ahead of the one being forwarded (a slow unit at
+    /// the head does not idle the other lanes at once), each buffering at most 16 messages, so
+    /// memory stays bounded however many units there are. Transforms run here, on one task, because stateful
     /// ones (deduplicate) must see the batches one after another.
     func produceConcurrently(units: [WorkUnit], source: any Source, context: RunContext, transforms: [any Transform],
                              channel: BoundedChannel<Message>) async {
         let lanes = UnitPermits(source.unitConcurrency)
-        let window = 2 * source.unitConcurrency
+        let window = 4 * source.unitConcurrency
         await withTaskGroup(of: Void.self) { group in
             var started: [BoundedChannel<Message>] = []
             var next = 0
             func startNext() {
                 let unit = units[next]
                 next += 1
-                let buffer = BoundedChannel<Message>(capacity: 64)
+                let buffer = BoundedChannel<Message>(capacity: 16)
                 started.append(buffer)
                 group.addTask {
                     await lanes.acquire()

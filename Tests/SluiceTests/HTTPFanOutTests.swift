@@ -172,3 +172,16 @@ import Testing
         #expect(text.contains("must be a sqlite or postgres table"), "\(text)")
     }
 }
+
+/// examples/api-fanout runs as its comment says, against the test API.
+@Suite struct APIFanOutExampleTests {
+    @Test func theExampleLoadsTeamsGamesAndPlayers() throws {
+        let api = try TestAPI()
+        let dir = try makeTemporaryDirectory("example-api")
+        try copyDirectory(SluiceProcess.packageRoot.appendingPathComponent("examples/api-fanout").path, to: dir)
+        let run = try SluiceProcess.run(["run", "--json"], in: dir, environment: ["API_URL": api.base])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try query(dir + "/api.db", "SELECT (SELECT count(*) FROM teams), (SELECT count(*) FROM games), (SELECT count(*) FROM players)")
+                == [["30", "180", "1440"]])
+    }
+}

@@ -347,11 +347,13 @@ enum SchemaReader {
 }
 
 enum TransformReader {
-    static let names = ["select", "rename", "cast", "add_fields", "mask", "deduplicate"]
-    static let planned = ["filter", "compute", "flatten"]
+    static let names = ["select", "rename", "cast", "add_fields", "mask", "deduplicate", "filter", "compute"]
+    static let planned = ["flatten"]
 
-    static func read(_ node: ConfigNode) -> [TransformConfig] {
+    static func read(_ node: ConfigNode, declared: Schema = Schema([])) -> [TransformConfig] {
         guard let items = node.list() else { return [] }
+        // Column types as the transforms change them, for checking expressions.
+        var known = declared
         return items.compactMap { item -> TransformConfig? in
             guard let pairs = item.pairs() else { return nil }
             guard pairs.count == 1, let (name, keyMark, body) = pairs.first else {
@@ -384,6 +386,18 @@ enum TransformReader {
                 let key = o["key"]?.string()
                 if method == .hmac, key == nil { body.problem("\(body.path): method hmac needs a key (e.g. key: ${MASK_KEY})") }
                 return .mask(fields: fields, method: method, key: key)
+            case "filter":
+                guard let text = body.string() else { return nil }
+                return ExpressionReader.parse(text, body, declared: known, expecting: .bool).map { .filter($0) }
+            case "compute":
+                guard let pairs = body.pairs() else { return nil }
+                var computed: [(String, SluiceCore.Expression)] = []
+                for (name, _, value) in pairs {
+                    guard let text = value.string(), let e = ExpressionReader.parse(text, value, declared: known) else { continue }
+                    computed.append((name, e))
+                    if let type = try? e.check({ known[$0]?.type }) { known.append(Field(name, type)) }
+                }
+                return .compute(computed)
             case "deduplicate":
                 guard let o = body.object(allowed: ["key", "keep"]), let key = o.required("key")?.strings() else { return nil }
                 return .deduplicate(key: key, keep: o["keep"]?.oneOf(DedupKeep.self, DedupKeep.allCases) ?? .first)

@@ -108,9 +108,6 @@ public enum ConfigLoader {
     static func readPipeline(_ node: ConfigNode, name: String, retry: RetryConfig, batch: (Int, Int)) -> PipelineConfig? {
         let keys = ["depends_on", "schedule", "timezone", "source", "schema", "transforms", "quality", "on_error", "sink", "retry", "batch"]
         guard let o = node.object(allowed: keys) else { return nil }
-        if let q = o["quality"] {
-            q.problem("\(q.path): quality rules are not available in this version of sluice; remove the key to run this pipeline")
-        }
         if let s = o["schedule"], let text = s.string() {
             do { _ = try CronExpression(text) } catch { s.problem("\(s.path): \(error)") }
         }
@@ -120,7 +117,8 @@ public enum ConfigLoader {
         let source = o.required("source").flatMap { SourceReader.read($0) }
         let sink = o.required("sink").flatMap { SinkReader.read($0) }
         let schema = o["schema"].map { SchemaReader.read($0) } ?? SchemaConfig()
-        let transforms = o["transforms"].map { TransformReader.read($0) } ?? []
+        let transforms = o["transforms"].map { TransformReader.read($0, declared: schema.declared) } ?? []
+        let quality = o["quality"].map { QualityReader.read($0, declared: schema.declared) } ?? []
         let onError = o["on_error"].map { readOnError($0) } ?? OnErrorConfig()
         let pipelineRetry = o["retry"].map { readRetry($0, base: retry) } ?? retry
         let pipelineBatch = o["batch"].map { readBatch($0, base: batch) } ?? batch
@@ -155,7 +153,7 @@ public enum ConfigLoader {
             }
         }
         return PipelineConfig(name: name, dependsOn: o["depends_on"]?.strings() ?? [], schedule: o["schedule"]?.string(),
-                              source: source, schema: schema, transforms: transforms, onError: onError, sink: sink,
+                              source: source, schema: schema, transforms: transforms, quality: quality, onError: onError, sink: sink,
                               retry: pipelineRetry, batchRows: pipelineBatch.0, batchBytes: pipelineBatch.1)
     }
 

@@ -22,6 +22,7 @@ public struct PipelineConfig: Sendable {
     public var source: SourceConfig
     public var schema: SchemaConfig
     public var transforms: [TransformConfig]
+    public var quality: [QualityRule] = []
     public var onError: OnErrorConfig
     public var sink: SinkConfig
     public var retry: RetryConfig
@@ -222,15 +223,67 @@ public enum TransformConfig: Sendable {
     case addFields([(String, FieldExpression)])
     case mask(fields: [String], method: MaskMethod, key: String?)
     case deduplicate(key: [String], keep: DedupKeep)
+    /// Keeps the rows where the expression is true.
+    case filter(Expression)
+    /// Adds (or replaces) columns computed by expressions, in order.
+    case compute([(String, Expression)])
 
     public var name: String {
         switch self {
+        case .filter: "filter"
+        case .compute: "compute"
         case .select: "select"
         case .rename: "rename"
         case .cast: "cast"
         case .addFields: "add_fields"
         case .mask: "mask"
         case .deduplicate: "deduplicate"
+        }
+    }
+}
+
+/// A data-quality rule (`quality:` in the pipeline).
+public struct QualityRule: Sendable {
+    public enum Severity: String, Sendable, CaseIterable { case error, warn }
+
+    public enum Check: Sendable {
+        /// Record-level: each record passes or fails.
+        case notNull(String)
+        case unique([String])
+        case range(String, min: Value?, max: Value?)
+        case pattern(String, regex: String)
+        case acceptedValues(String, [Value])
+        case expression(Expression)
+        /// Run-level: decided over the whole run.
+        case completeness(String, minRatio: Double)
+        case freshness(String, maxAge: Double)
+        case rowCount(min: Int?, max: Int?, maxChange: Double?, window: Int)
+    }
+
+    /// `not_null`, `unique`, … or the expression rule's `name`.
+    public var name: String
+    public var check: Check
+    public var severity: Severity
+
+    public init(name: String, check: Check, severity: Severity = .error) {
+        self.name = name
+        self.check = check
+        self.severity = severity
+    }
+
+    /// The field the rule is about (nil for row_count and expressions).
+    public var field: String? {
+        switch check {
+        case .notNull(let f), .range(let f, _, _), .pattern(let f, _), .acceptedValues(let f, _), .completeness(let f, _), .freshness(let f, _): f
+        case .unique(let fields): fields.joined(separator: ",")
+        case .expression, .rowCount: nil
+        }
+    }
+
+    public var isRunLevel: Bool {
+        switch check {
+        case .completeness, .freshness, .rowCount: true
+        default: false
         }
     }
 }

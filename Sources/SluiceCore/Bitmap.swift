@@ -26,4 +26,20 @@ public struct Bitmap: Sendable, Hashable {
     }
 
     public mutating func reserveCapacity(_ n: Int) { words.reserveCapacity((n + 63) / 64) }
+
+    /// Over ready words (bits past `count` are ignored).
+    init(words: [UInt64], count: Int) {
+        var words = words
+        if count & 63 != 0, !words.isEmpty { words[words.count - 1] &= (1 << UInt64(count & 63)) - 1 }
+        self.words = words
+        self.count = count
+        unsetCount = count - words.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
+
+    /// Bits set in both (rows valid in both columns).
+    static func & (a: Bitmap, b: Bitmap) -> Bitmap {
+        if a.unsetCount == 0 { return b }
+        if b.unsetCount == 0 { return a }
+        return Bitmap(words: zip(a.words, b.words).map { $0 & $1 }, count: a.count)
+    }
 }

@@ -34,6 +34,16 @@ public struct Column: Sendable {
         self.bytes = bytes
     }
 
+    /// A fixed-width column over ready buffers (one of them, matching `type`).
+    init(type: DataType, validity: Bitmap, int64s: [Int64] = [], int32s: [Int32] = [], doubles: [Double] = [], bools: [Bool] = []) {
+        self.type = type
+        self.validity = validity
+        self.int64s = int64s
+        self.int32s = int32s
+        self.doubles = doubles
+        self.bools = bools
+    }
+
     public mutating func reserveCapacity(_ n: Int) {
         guard n > 0 else { return }
         validity.reserveCapacity(n)

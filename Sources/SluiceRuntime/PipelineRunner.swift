@@ -81,6 +81,7 @@ final class PipelineRunner: @unchecked Sendable {
         }
         if record.status == .succeeded, !record.failedUnits.isEmpty {
             record.status = .failed
+            record.finishedWithFailedUnits = true
             record.error = "\(record.failedUnits.count) of \(record.failedUnits.count + record.unitsDone) units failed; "
                 + "the others were committed and the next run retries only the failed ones. First: \(record.failedUnits[0].unit): \(record.failedUnits[0].error)"
         }
@@ -131,7 +132,12 @@ final class PipelineRunner: @unchecked Sendable {
         context.dryRun = options.dryRun
         var parents: [[String: Value]] = []
         if case .http(let h) = config.source, let each = h.forEach {
-            parents = try await ParentRecords.load(each, for: config.name, project: project)
+            do {
+                parents = try await ParentRecords.load(each, for: config.name, project: project)
+            } catch where options.dryRun {
+                // A dry run before the parents were ever loaded plans nothing rather than failing.
+                logger.info("Dry run: no parent records yet.", metadata: ["from": "\(each.pipeline)"])
+            }
             logger.info("Fanning out.", metadata: ["parents": "\(parents.count)", "from": "\(each.pipeline)", "concurrency": "\(each.concurrency)"])
         }
         let source = try Self.makeSource(config, parents: parents)
@@ -194,7 +200,10 @@ final class PipelineRunner: @unchecked Sendable {
             await self.produce(units: units, source: source, context: context, channel: channel)
             await channel.close()   // the writer drains what is queued, then sees the end
         }
-        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id)
+        let history = config.quality.contains { if case .rowCount = $0.check { true } else { false } }
+            ? try store.runs(pipeline: config.name, limit: 50).filter { $0.status == .succeeded }.map(\.recordsWritten) : []
+        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id,
+                                lastUnit: units.last?.id, history: history)
         do {
             while let message = await channel.receive() {
                 guard try await writer.handle(message, record: &record) else { break }
@@ -208,6 +217,8 @@ final class PipelineRunner: @unchecked Sendable {
         await channel.close()
         await producer.value
         try writer.quarantine.close()
+        record.qualityScore = writer.quality.score
+        record.quality = writer.quality.results
         if record.recordsRejected > 0, writer.quarantineUsed { record.quarantineFile = writer.quarantine.path }
         if cancel.isCancelled {
             record.status = .interrupted

@@ -21,8 +21,12 @@ public struct PipelineRunRecord: Sendable {
     public var bytesRead = 0
     public var unitsDone = 0
     public var qualityScore: Double?
+    /// Per rule: evaluated and failed counts, samples.
+    public var quality: [RuleResult] = []
     public var error: String?
     public var failedUnits: [FailedUnit] = []
+    /// The pipeline went through all its units and only some failed (the others are committed).
+    public var finishedWithFailedUnits = false
     public var quarantineFile: String?
 
     public init(runID: String, pipeline: String) {
@@ -41,7 +45,7 @@ public struct RunReport: Sendable {
     /// (some pipelines, or some units of a pipeline, were).
     public var status: String {
         if pipelines.allSatisfy({ $0.status == .succeeded }) { return "succeeded" }
-        if pipelines.contains(where: { $0.status == .succeeded || $0.unitsDone > 0 }) { return "partial" }
+        if pipelines.contains(where: { $0.status == .succeeded || $0.finishedWithFailedUnits && $0.unitsDone > 0 }) { return "partial" }
         return "failed"
     }
 
@@ -54,10 +58,21 @@ public struct RunReport: Sendable {
                 + "\"records_written\":\(p.recordsWritten),\"records_rejected\":\(p.recordsRejected),\"bytes_read\":\(p.bytesRead),"
                 + "\"duration_s\":\(Value.formatDouble((p.durationSeconds * 1000).rounded() / 1000)),"
                 + "\"quality_score\":\(p.qualityScore.map { Value.formatDouble($0) } ?? "null"),"
+                + "\"quality\":[\(p.quality.map(\.json).joined(separator: ","))],"
                 + "\"error\":\(p.error.map(esc) ?? "null"),"
                 + "\"failed_units\":[\(p.failedUnits.map { "{\"unit\":\(esc($0.unit)),\"error\":\(esc($0.error))}" }.joined(separator: ","))],"
                 + "\"quarantine\":\(p.quarantineFile.map(esc) ?? "null")}"
         }
         return "{\"run_id\":\(esc(runID)),\"status\":\(esc(status)),\"pipelines\":[\(items.joined(separator: ","))]}"
+    }
+}
+
+
+extension RuleResult {
+    /// `{"rule", "field", "severity", "evaluated", "failed", "samples"}`; samples are records (JSON) or a finding (text).
+    var json: String {
+        let samples = self.samples.prefix(100).map { $0.hasPrefix("{") ? $0 : JSONText.quoted($0) }.joined(separator: ",")
+        return "{\"rule\":\(JSONText.quoted(rule)),\"field\":\(field.map(JSONText.quoted) ?? "null"),\"severity\":\(JSONText.quoted(severity)),"
+            + "\"evaluated\":\(evaluated),\"failed\":\(failed),\"samples\":[\(samples)]}"
     }
 }

@@ -23,6 +23,10 @@ public final class StateStore: @unchecked Sendable {
                 PRIMARY KEY (run_id, pipeline));
             CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, started_at);
             """)
+        // Quality results came later; older state stores get the column.
+        if try !db.query("PRAGMA table_info(runs)").contains(where: { $0[1].text == "quality" }) {
+            try db.execute("ALTER TABLE runs ADD COLUMN quality TEXT")
+        }
     }
 
     private func locked<R>(_ body: () throws -> R) rethrows -> R {
@@ -63,18 +67,19 @@ public final class StateStore: @unchecked Sendable {
         try locked {
             try db.run("""
                 INSERT OR REPLACE INTO runs (run_id, pipeline, status, started_at, duration_s, records_read, records_written,
-                    records_rejected, bytes_read, quality_score, error, failed_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    records_rejected, bytes_read, quality_score, error, failed_units, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.string(run.runID), .string(run.pipeline), .string(run.status.rawValue), .timestamp(run.startedAt),
                       .double(run.durationSeconds), .int64(Int64(run.recordsRead)), .int64(Int64(run.recordsWritten)),
                       .int64(Int64(run.recordsRejected)), .int64(Int64(run.bytesRead)),
                       run.qualityScore.map { .double($0) } ?? .null, run.error.map { .string($0) } ?? .null,
-                      .string(run.failedUnits.isEmpty ? "[]" : JSONSupport.encode(run.failedUnits))])
+                      .string(run.failedUnits.isEmpty ? "[]" : JSONSupport.encode(run.failedUnits)),
+                      run.quality.isEmpty ? .null : .string(JSONSupport.encode(run.quality))])
         }
     }
 
     public func runs(pipeline: String?, limit: Int) throws -> [PipelineRunRecord] {
         try locked {
-            var sql = "SELECT run_id, pipeline, status, started_at, duration_s, records_read, records_written, records_rejected, bytes_read, quality_score, error, failed_units FROM runs"
+            var sql = "SELECT run_id, pipeline, status, started_at, duration_s, records_read, records_written, records_rejected, bytes_read, quality_score, error, failed_units, quality FROM runs"
             var args: [Value] = []
             if let pipeline { sql += " WHERE pipeline = ?"; args.append(.string(pipeline)) }
             sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
@@ -90,6 +95,7 @@ public final class StateStore: @unchecked Sendable {
                 if case .int64(let v) = r[8] { rec.bytesRead = Int(v) }
                 if case .double(let v) = r[9] { rec.qualityScore = v }
                 if case .string(let e) = r[10] { rec.error = e }
+                if case .string(let q) = r[12] { rec.quality = (try? JSONDecoder().decode([RuleResult].self, from: Data(q.utf8))) ?? [] }
                 if case .string(let units) = r[11] { rec.failedUnits = (try? JSONDecoder().decode([FailedUnit].self, from: Data(units.utf8))) ?? [] }
                 return rec
             }

@@ -30,9 +30,19 @@ struct UnitWriter {
     /// with each unit's commit.
     let round: String?
 
-    init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext, round: String? = nil) {
+    /// The pipeline's quality rules; run-level ones are decided before `lastUnit` commits, against
+    /// `history` (records written by the last successful runs, newest first).
+    let quality: QualityChecker
+    let lastUnit: String?
+    let history: [Int]
+
+    init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext, round: String? = nil,
+         lastUnit: String? = nil, history: [Int] = []) {
         self.runner = runner
         self.round = round
+        self.quality = QualityChecker(rules: runner.config.quality)
+        self.lastUnit = lastUnit
+        self.history = history
         self.source = source
         self.sink = sink
         self.context = context
@@ -60,10 +70,12 @@ struct UnitWriter {
             unitRead += batch.rowCount + rejected.count
             runner.progress.add(config.name, records: batch.rowCount + rejected.count, bytes: bytes)
             do {
-                let (conformed, schemaRejected) = try await conform(batch, unit: unit)
+                var (conformed, schemaRejected) = try await conform(batch, unit: unit)
+                var qualityRejected: [Rejection] = []
+                if !quality.isEmpty { (conformed, qualityRejected) = try quality.check(conformed, context: context) }
                 let sinkRejected = try await sink.write(conformed)
                 unitWritten += conformed.rowCount - sinkRejected.count
-                try reject(rejected + schemaRejected + sinkRejected, unit: unit)
+                try reject(rejected + schemaRejected + qualityRejected + sinkRejected, unit: unit)
             } catch {
                 return await fail(unit, error, record: &record)
             }
@@ -82,10 +94,20 @@ struct UnitWriter {
                         throw e
                     }
                 }
+                if isFinal, unit.id == lastUnit, !quality.isEmpty {
+                    let failures = quality.runLevelFailures(history: history, now: context.startedAt)
+                    if !failures.isEmpty {
+                        var e = SluiceError(.source, "quality: \(failures.joined(separator: "; "))", location: unit.location,
+                                            fix: "the run's last unit was not committed; fix the data, or set the rule's severity: warn")
+                        e.code = Self.qualityFailed
+                        throw e
+                    }
+                }
                 var committed = entries
                 if isFinal, let round { committed.append(StateEntry(key: PipelineRunner.donePrefix + unit.id, value: round)) }
                 try await sink.commit(unit, state: committed)
                 unitOpen = false
+                quality.unitCommitted()
                 if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: committed) }
                 await source.acknowledge(entries)
             } catch {
@@ -128,6 +150,7 @@ struct UnitWriter {
 
     private var openUnit: WorkUnit?
     static let maxRatioExceeded = "max_ratio"
+    static let qualityFailed = "quality"
 
     /// Rolls the unit back and records it as failed. Returns false if the pipeline must stop.
     private mutating func fail(_ unit: WorkUnit, _ error: any Error, record: inout PipelineRunRecord) async -> Bool {
@@ -141,7 +164,7 @@ struct UnitWriter {
         record.failedUnits.append(FailedUnit(unit: unit.location, error: text))
         runner.logger.error("Unit failed; its rows were rolled back.", metadata: ["unit": "\(unit.location)", "error": "\(text)"])
         // A run-level limit or an on_error: fail stops the whole pipeline.
-        let stopsPipeline = config.onError.action == .fail || e.code == Self.maxRatioExceeded
+        let stopsPipeline = config.onError.action == .fail || e.code == Self.maxRatioExceeded || e.code == Self.qualityFailed
         if stopsPipeline { fatal = SluiceError(e.kind, e.message, pipeline: config.name, component: e.component, location: e.location, fix: e.fix) }
         return !stopsPipeline
     }
@@ -149,6 +172,7 @@ struct UnitWriter {
     private mutating func rollback(_ unit: WorkUnit) async {
         if unitOpen { try? await sink.rollback(unit) }
         unitOpen = false
+        quality.unitRolledBack()
         // Columns added inside the rolled-back transaction are gone again: resolve anew.
         sinkSchema = nil
     }

@@ -127,7 +127,8 @@ struct RunsCommand: AsyncParsableCommand {
         for r in runs {
             let started = Temporal.formatTimestamp(r.startedAt / 1_000_000 * 1_000_000)
             print("\(r.runID)  \(r.pipeline)  \(r.status.rawValue)  \(started)  \(String(format: "%.2fs", r.durationSeconds))  "
-                  + "read \(r.recordsRead)  written \(r.recordsWritten)  rejected \(r.recordsRejected)")
+                  + "read \(r.recordsRead)  written \(r.recordsWritten)  rejected \(r.recordsRejected)"
+                  + (r.qualityScore.map { String(format: "  quality %.4f", $0) } ?? ""))
             if let e = r.error { print("    \(e)") }
             for u in r.failedUnits { print("    failed unit \(u.unit): \(u.error)") }
         }

@@ -128,6 +128,12 @@ enum Summary {
             if let e = p.error { lines.append(e.hasPrefix(p.pipeline + ":") ? e : "\(p.pipeline): \(e)") }
             for u in p.failedUnits.dropFirst() { lines.append("  failed unit \(u.unit): \(u.error)") }
             if let q = p.quarantineFile { lines.append("\(p.pipeline): \(p.recordsRejected) rejected record(s) in \(q)") }
+            if let score = p.qualityScore {
+                let failing = p.quality.filter { $0.failed > 0 }.map { r in
+                    "\(r.rule)\(r.field.map { "(\($0))" } ?? "") \(r.failed)/\(r.evaluated)\(r.severity == "warn" ? " warn" : "")"
+                }
+                lines.append(String(format: "%@: quality score %.4f", p.pipeline, score) + (failing.isEmpty ? ", every rule passed" : "; failing: " + failing.joined(separator: ", ")))
+            }
         }
         lines.append("run \(report.runID): \(report.interrupted ? "interrupted" : report.status)")
         return lines.joined(separator: "\n")

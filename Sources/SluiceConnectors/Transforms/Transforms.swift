@@ -14,6 +14,8 @@ public enum Transforms {
             case .addFields(let fields): AddFieldsTransform(fields: fields)
             case .mask(let fields, let method, let key): MaskTransform(fields: fields, method: method, key: key)
             case .deduplicate(let key, let keep): DeduplicateTransform(key: key, keep: keep)
+            case .filter(let e): FilterTransform(expression: e)
+            case .compute(let columns): ComputeTransform(columns: columns)
             }
         }
     }
@@ -166,5 +168,47 @@ final class DeduplicateTransform: Transform, @unchecked Sendable {
             rows = (0..<batch.rowCount).filter { last[keys[$0]] == $0 }
         }
         return (batch.taking(rows), [])
+    }
+}
+
+/// `filter`: keeps the rows where the expression is true (NULL counts as false, as in SQL WHERE).
+struct FilterTransform: Transform {
+    let expression: SluiceCore.Expression
+
+    func apply(_ batch: RecordBatch, context: RunContext) throws -> (RecordBatch, [Rejection]) {
+        let keep = try ExpressionFailure.evaluating(expression, in: "filter", batch, context)
+        var rows: [Int] = []
+        rows.reserveCapacity(batch.rowCount)
+        for row in 0..<batch.rowCount where !keep.isNull(row) && keep.bools[row] { rows.append(row) }
+        return (batch.taking(rows), [])
+    }
+}
+
+/// `compute`: adds or replaces columns, each expression seeing the ones computed before it.
+struct ComputeTransform: Transform {
+    let columns: [(String, SluiceCore.Expression)]
+
+    func apply(_ batch: RecordBatch, context: RunContext) throws -> (RecordBatch, [Rejection]) {
+        var out = batch
+        for (name, expression) in columns {
+            let column = try ExpressionFailure.evaluating(expression, in: "compute \(name)", out, context)
+            out.setColumn(Field(name, column.type), column)
+        }
+        return (out, [])
+    }
+}
+
+/// An expression that cannot run on the data as it arrived (a column of another type than the
+/// expression needs) fails the unit with the expression and the reason.
+enum ExpressionFailure {
+    static func evaluating(_ expression: SluiceCore.Expression, in what: String, _ batch: RecordBatch, _ context: RunContext) throws -> Column {
+        do {
+            return try expression.evaluate(batch, now: context.startedAt)
+        } catch {
+            throw SluiceError(.schema, "\(what) '\(expression.text)' \(error) (with the data's types: "
+                              + expression.columns.map { "\($0) \(batch.schema[$0].map { "\($0.type)" } ?? "missing")" }.joined(separator: ", ") + ")",
+                              component: "transform \(what.split(separator: " ")[0])",
+                              fix: "declare the column's type under schema.columns, or cast it in the expression")
+        }
     }
 }

@@ -101,3 +101,57 @@ actor UnitPermits {
         if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
+
+extension PipelineRunner {
+    /// All of a run's units as one: named after the units it holds (the same units give the
+    /// same name, so a files sink replaces what a failed attempt left), read and committed as one.
+    static func wholeRunUnit(_ units: [WorkUnit]) -> WorkUnit {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a over the unit ids
+        for byte in units.map(\.id).joined(separator: "\n").utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let size = units.compactMap(\.sizeBytes).reduce(0, +)
+        return WorkUnit(id: "run:" + String(hash, radix: 16), location: "\(units.count) units (\(units[0].location) …)", sizeBytes: size)
+    }
+
+    /// Reads `units` one after another as the single unit `whole`: one begin, their batches, one
+    /// end with all their positions. A unit that fails (or would be retried) fails the whole.
+    func produce(_ units: [WorkUnit], asOne whole: WorkUnit, source: any Source, context: RunContext, channel: BoundedChannel<Message>) async {
+        let transforms = Transforms.make(config.transforms)
+        guard await channel.send(.begin(whole)) else { return }
+        var positions: [String: String] = [:]
+        for unit in units {
+            if cancel.isCancelled {
+                await channel.send(.interrupted(whole))
+                return
+            }
+            let buffer = BoundedChannel<Message>(capacity: 16)
+            let reader = Task { _ = await self.read(unit, source: source, context: context, transforms: transforms, into: buffer); await buffer.close() }
+            var stop = false
+            while !stop, let message = await buffer.receive() {
+                switch message {
+                case .begin:
+                    break
+                case .batch:
+                    stop = !(await channel.send(message))
+                case .checkpoint(_, let entries), .end(_, let entries):
+                    for e in entries { positions[e.key] = e.value }
+                case .failed(_, let error):
+                    await channel.send(.failed(whole, error))
+                    stop = true
+                case .retry:
+                    var e = SluiceError(.source, "\(unit.location) failed and would be read again, but this run commits all its units together (run-level quality rules)",
+                                        location: unit.location, fix: "run again; nothing of this run was committed")
+                    e.code = UnitWriter.qualityFailed
+                    await channel.send(.failed(whole, e))
+                    stop = true
+                case .interrupted:
+                    await channel.send(.interrupted(whole))
+                    stop = true
+                }
+            }
+            await buffer.close()
+            await reader.value
+            if stop { return }
+        }
+        await channel.send(.end(whole, positions.map { StateEntry(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key }))
+    }
+}

@@ -195,15 +195,22 @@ final class PipelineRunner: @unchecked Sendable {
             logger.warning("No input: no file matches the source path.", metadata: ["path": "\(f.path)"])
         }
 
+        // A run-level rule that can fail the run must see all of it before anything lands.
+        let wholeRun = units.count > 1 && config.quality.contains { $0.isRunLevel && $0.severity == .error } ? Self.wholeRunUnit(units) : nil
+        if wholeRun != nil { logger.info("Run-level quality rules: the \(units.count) units commit together at the end.") }
         let channel = BoundedChannel<Message>(capacity: options.queueDepth)
         let producer = Task { [units] in
-            await self.produce(units: units, source: source, context: context, channel: channel)
+            if let wholeRun {
+                await self.produce(units, asOne: wholeRun, source: source, context: context, channel: channel)
+            } else {
+                await self.produce(units: units, source: source, context: context, channel: channel)
+            }
             await channel.close()   // the writer drains what is queued, then sees the end
         }
         let history = config.quality.contains { if case .rowCount = $0.check { true } else { false } }
             ? try store.runs(pipeline: config.name, limit: 50).filter { $0.status == .succeeded }.map(\.recordsWritten) : []
         var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id,
-                                lastUnit: units.last?.id, history: history)
+                                lastUnit: wholeRun?.id ?? units.last?.id, history: history)
         do {
             while let message = await channel.receive() {
                 guard try await writer.handle(message, record: &record) else { break }
@@ -217,8 +224,7 @@ final class PipelineRunner: @unchecked Sendable {
         await channel.close()
         await producer.value
         try writer.quarantine.close()
-        record.qualityScore = writer.quality.score
-        record.quality = writer.quality.results
+        (record.quality, record.qualityScore) = writer.quality.report(failed: writer.fatal != nil || !record.failedUnits.isEmpty)
         if record.recordsRejected > 0, writer.quarantineUsed { record.quarantineFile = writer.quarantine.path }
         if cancel.isCancelled {
             record.status = .interrupted

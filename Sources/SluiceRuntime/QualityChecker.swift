@@ -211,8 +211,31 @@ final class QualityChecker {
         resetPending()
     }
 
-    /// The open unit was rolled back: forget what it contributed.
-    func unitRolledBack() { resetPending() }
+    /// The open unit was rolled back: forget what it contributed (but keep it for the report of
+    /// a run that ends there).
+    func unitRolledBack() {
+        if pending.contains(where: { $0.evaluated > 0 }) { rolledBack = pending }
+        resetPending()
+    }
+    private var rolledBack: [RuleResult]?
+
+    /// What the run's report shows: the committed units, plus the unit rolled back last when the
+    /// run failed (its records were checked even though none landed).
+    func report(failed: Bool) -> (results: [RuleResult], score: Double?) {
+        guard failed, let extra = rolledBack else { return (results, score) }
+        var merged = results
+        for i in merged.indices {
+            if rules[i].isRunLevel {
+                if extra[i].evaluated > 0 { merged[i] = extra[i] }
+            } else {
+                merged[i].evaluated += extra[i].evaluated
+                merged[i].failed += extra[i].failed
+                merged[i].samples = Array((merged[i].samples + extra[i].samples).prefix(100))
+            }
+        }
+        let evaluated = merged.reduce(0) { $0 + $1.evaluated }
+        return (merged, evaluated == 0 ? score : Double(evaluated - merged.reduce(0) { $0 + $1.failed }) / Double(evaluated))
+    }
 
     private func resetPending() {
         pending = rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }

@@ -98,7 +98,7 @@ struct UnitWriter {
                     let failures = quality.runLevelFailures(history: history, now: context.startedAt)
                     if !failures.isEmpty {
                         var e = SluiceError(.source, "quality: \(failures.joined(separator: "; "))", location: unit.location,
-                                            fix: "the run's last unit was not committed; fix the data, or set the rule's severity: warn")
+                                            fix: "its records were not committed; fix the data, or set the rule's severity: warn")
                         e.code = Self.qualityFailed
                         throw e
                     }

@@ -30,9 +30,19 @@ public enum DecimalText {
         return r
     }
 
+    /// The nearest double. One division by an exact power of ten (exact up to 10^22), with the
+    /// common case, an unscaled value that fits 64 bits, kept off the slow 128-bit conversion.
     public static func toDouble(_ v: Int128, scale: Int) -> Double {
-        var d = Double(v)
-        for _ in 0..<scale { d /= 10 }
-        return d
+        let d = Int64(exactly: v).map(Double.init) ?? Double(v)
+        guard scale > 0 else { return d }
+        return scale < powersOfTen.count ? d / powersOfTen[scale] : d / pow10(scale)
+    }
+
+    private static let powersOfTen: [Double] = (0...22).map { pow10($0) }
+
+    private static func pow10(_ n: Int) -> Double {
+        var p = 1.0
+        for _ in 0..<n { p *= 10 }
+        return p
     }
 }

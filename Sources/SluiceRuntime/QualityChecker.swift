@@ -23,8 +23,8 @@ final class QualityChecker {
     private(set) var results: [RuleResult]
     private var pending: [RuleResult]
     /// `unique`: the keys committed so far, and those of the open unit.
-    private var keys: [Int: Set<String>] = [:]
-    private var pendingKeys: [Int: Set<String>] = [:]
+    private var keys: [Int: Set<String>] = [:], pendingKeys: [Int: Set<String>] = [:]
+    private var intKeys: [Int: Set<Int64>] = [:], pendingIntKeys: [Int: Set<Int64>] = [:]
     /// Run-level accumulators: non-null counts, newest timestamps, rows.
     private var nonNull: [Int: Int] = [:], pendingNonNull: [Int: Int] = [:]
     private var newest: [Int: Int64] = [:], pendingNewest: [Int: Int64] = [:]
@@ -49,68 +49,99 @@ final class QualityChecker {
     /// Record-level rules on one batch: the rows that stay, and the rejected ones.
     func check(_ batch: RecordBatch, context: RunContext) throws -> (RecordBatch, [Rejection]) {
         pendingRows += batch.rowCount
-        var rejectedBy = [Int?](repeating: nil, count: batch.rowCount)   // row → the rule that rejected it
+        var rejectedBy = [Int32](repeating: -1, count: batch.rowCount)   // row → the rule that rejected it
         var messages: [Int: String] = [:]
         for (index, rule) in rules.enumerated() {
-            guard let fails = try failures(of: rule, index, batch, context) else { continue }
+            guard let found = try failures(of: rule, index, batch, context) else { continue }
             pending[index].evaluated += batch.rowCount
-            for (row, message) in fails {
-                pending[index].failed += 1
-                if pending[index].samples.count < 100 { pending[index].samples.append(batch.row(row).jsonText) }
-                if rule.severity == .error, rejectedBy[row] == nil {
-                    rejectedBy[row] = index
-                    messages[row] = message
-                }
+            pending[index].failed += found.rows.count
+            for row in found.rows.prefix(max(0, 100 - pending[index].samples.count)) { pending[index].samples.append(batch.row(row).jsonText) }
+            guard rule.severity == .error else { continue }
+            for row in found.rows where rejectedBy[row] < 0 {
+                rejectedBy[row] = Int32(index)
+                messages[row] = found.message(row)
             }
         }
+        guard messages.count > 0 else { return (batch, []) }
         var keep: [Int] = []
         var rejected: [Rejection] = []
+        keep.reserveCapacity(batch.rowCount - messages.count)
         for row in 0..<batch.rowCount {
-            guard let index = rejectedBy[row] else { keep.append(row); continue }
-            let rule = rules[index]
+            guard rejectedBy[row] >= 0 else { keep.append(row); continue }
+            let rule = rules[Int(rejectedBy[row])]
             rejected.append(Rejection(reason: .quality, rule: rule.name, field: rule.field, message: messages[row] ?? "failed",
                                       origin: batch.origins[row], record: batch.row(row).fields))
         }
-        return (rejected.isEmpty ? batch : batch.taking(keep), rejected)
+        return (batch.taking(keep), rejected)
     }
 
-    /// The failing rows of a record-level rule with their messages; nil for run-level rules
-    /// (whose accumulators this updates).
-    private func failures(of rule: QualityRule, _ index: Int, _ batch: RecordBatch, _ context: RunContext) throws -> [(Int, String)]? {
+    /// The rows that fail a record-level rule and how to say why (asked only for rejected rows);
+    /// nil for run-level rules, whose accumulators this updates.
+    private func failures(of rule: QualityRule, _ index: Int, _ batch: RecordBatch, _ context: RunContext) throws
+        -> (rows: [Int], message: (Int) -> String)? {
         let n = batch.rowCount
-        func column(_ name: String) -> Column? { batch[name] }
         switch rule.check {
         case .notNull(let f):
-            guard let c = column(f) else { return (0..<n).map { ($0, "\(f) is missing") } }
-            return c.nullCount == 0 ? [] : (0..<n).filter { c.isNull($0) }.map { ($0, "\(f) is null") }
+            guard let c = batch[f] else { return (Array(0..<n), { _ in "\(f) is missing" }) }
+            return (c.nullCount == 0 ? [] : (0..<n).filter { c.isNull($0) }, { _ in "\(f) is null" })
         case .unique(let fields):
-            var out: [(Int, String)] = []
-            let columns = fields.map(column)
-            for row in 0..<n {
-                let key = columns.map { $0.map { $0.value(at: row).text } ?? "" }.joined(separator: "\u{1F}")
-                if keys[index]?.contains(key) == true || !pendingKeys[index, default: []].insert(key).inserted {
-                    out.append((row, "duplicate \(fields.joined(separator: ", ")) \(columns.map { $0.map { $0.value(at: row).text } ?? "" }.joined(separator: ", "))"))
+            let columns = fields.map { batch[$0] }
+            func text(_ row: Int) -> String { columns.map { $0.map { $0.value(at: row).text } ?? "" }.joined(separator: ", ") }
+            var rows: [Int] = []
+            if columns.count == 1, let c = columns[0], c.type == .int64 {
+                // The common case, a numeric id, without building text keys.
+                let committed = intKeys[index] ?? []
+                var seen = pendingIntKeys.removeValue(forKey: index) ?? []
+                seen.reserveCapacity(seen.count + n)
+                for row in 0..<n where !c.isNull(row) {
+                    let key = c.int64s[row]
+                    if committed.contains(key) || !seen.insert(key).inserted { rows.append(row) }
                 }
+                pendingIntKeys[index] = seen
+            } else {
+                let committed = keys[index] ?? []
+                var seen = pendingKeys.removeValue(forKey: index) ?? []
+                for row in 0..<n {
+                    let key = columns.map { $0.map { $0.value(at: row).text } ?? "" }.joined(separator: "\u{1F}")
+                    if committed.contains(key) || !seen.insert(key).inserted { rows.append(row) }
+                }
+                pendingKeys[index] = seen
             }
-            return out
+            return (rows, { "duplicate \(fields.joined(separator: ", ")) \(text($0))" })
         case .range(let f, let low, let high):
-            guard let c = column(f) else { return [] }
-            var out: [(Int, String)] = []
-            for row in 0..<n where !c.isNull(row) {
+            guard let c = batch[f] else { return ([], { _ in "" }) }
+            let message: (Int) -> String = { row in
                 let v = c.value(at: row)
-                if let low, Self.less(v, low) { out.append((row, "\(f) \(v.text) is below \(low.text)")) }
-                else if let high, Self.less(high, v) { out.append((row, "\(f) \(v.text) is above \(high.text)")) }
+                return low.map { Self.less(v, $0) } == true ? "\(f) \(v.text) is below \(low!.text)" : "\(f) \(v.text) is above \(high?.text ?? "")"
             }
-            return out
+            if let bounds = Self.numericBounds(low, high), let values = Self.numbers(c) {
+                return ((0..<n).filter { !c.isNull($0) && (values[$0] < bounds.0 || values[$0] > bounds.1) }, message)
+            }
+            return ((0..<n).filter { row in
+                guard !c.isNull(row) else { return false }
+                let v = c.value(at: row)
+                return low.map { Self.less(v, $0) } == true || high.map { Self.less($0, v) } == true
+            }, message)
         case .pattern(let f, let regex):
-            guard let c = column(f) else { return [] }
-            return (0..<n).filter { !c.isNull($0) && !Expression.matches(c.value(at: $0).text, pattern: regex) }
-                .map { ($0, "\(f) '\(c.value(at: $0).text)' does not match \(regex)") }
+            guard let c = batch[f] else { return ([], { _ in "" }) }
+            guard let compiled = Expression.Pattern(regex) else { return ([], { _ in "" }) }
+            let binary = c.type.physical == .binary && c.type != .bytes
+            return ((0..<n).filter { row in
+                !c.isNull(row) && !(binary ? c.withBytes(at: row) { compiled.matches($0) } : compiled.matches(c.value(at: row).text))
+            },
+                    { "\(f) '\(c.value(at: $0).text)' does not match \(regex)" })
         case .acceptedValues(let f, let values):
-            guard let c = column(f) else { return [] }
+            guard let c = batch[f] else { return ([], { _ in "" }) }
+            let message: (Int) -> String = { "\(f) '\(c.value(at: $0).text)' is not one of \(values.map(\.text).joined(separator: ", "))" }
+            if c.type == .string {
+                // Text compared as bytes, without making a String per row.
+                let allowed = values.map { Array($0.text.utf8) }
+                return ((0..<n).filter { row in
+                    !c.isNull(row) && !c.withBytes(at: row) { bytes in allowed.contains { $0.elementsEqual(bytes) } }
+                }, message)
+            }
             let allowed = Set(values.map(\.text))
-            return (0..<n).filter { !c.isNull($0) && !allowed.contains(c.value(at: $0).text) }
-                .map { ($0, "\(f) '\(c.value(at: $0).text)' is not one of \(values.map(\.text).joined(separator: ", "))") }
+            return ((0..<n).filter { !c.isNull($0) && !allowed.contains(c.value(at: $0).text) }, message)
         case .expression(let e):
             let result: Column
             do {
@@ -119,12 +150,16 @@ final class QualityChecker {
                 throw SluiceError(.schema, "quality rule \(rule.name) '\(e.text)' \(error)", component: "quality",
                                   fix: "declare the columns' types under schema.columns, or cast them in the expression")
             }
-            return (0..<n).filter { !result.isNull($0) && !result.bools[$0] }.map { ($0, "\(e.text) is false") }
+            return ((0..<n).filter { !result.isNull($0) && !result.bools[$0] }, { _ in "\(e.text) is false" })
         case .completeness(let f, _):
-            pendingNonNull[index, default: 0] += column(f).map { $0.count - $0.nullCount } ?? 0
+            pendingNonNull[index, default: 0] += batch[f].map { $0.count - $0.nullCount } ?? 0
             return nil
         case .freshness(let f, _):
-            guard let c = column(f) else { return nil }
+            guard let c = batch[f] else { return nil }
+            if c.type == .timestamp {
+                for row in 0..<n where !c.isNull(row) { pendingNewest[index] = max(pendingNewest[index] ?? .min, c.int64s[row]) }
+                return nil
+            }
             for row in 0..<n where !c.isNull(row) {
                 guard case .timestamp(let t)? = c.value(at: row).converted(to: .timestamp) else { continue }
                 pendingNewest[index] = max(pendingNewest[index] ?? .min, t)
@@ -133,6 +168,29 @@ final class QualityChecker {
         case .rowCount:
             return nil
         }
+    }
+
+    /// A numeric column's values as doubles (nil for other types).
+    private static func numbers(_ c: Column) -> [Double]? {
+        switch c.type {
+        case .int64: c.int64s.map(Double.init)
+        case .double: c.doubles
+        case .decimal(_, let scale): c.decimals.map { DecimalText.toDouble($0, scale: scale) }
+        default: nil
+        }
+    }
+
+    private static func numericBounds(_ low: Value?, _ high: Value?) -> (Double, Double)? {
+        func number(_ v: Value?) -> Double?? {
+            guard let v else { return .some(nil) }
+            switch v {
+            case .int64(let i): return Double(i)
+            case .double(let d): return d
+            default: return nil
+            }
+        }
+        guard let l = number(low), let h = number(high) else { return nil }
+        return (l ?? -.infinity, h ?? .infinity)
     }
 
     /// Numbers compare as numbers, dates and timestamps as instants, anything else as text.
@@ -204,6 +262,7 @@ final class QualityChecker {
                 results[i].samples = Array((results[i].samples + pending[i].samples).prefix(100))
             }
             keys[i, default: []].formUnion(pendingKeys[i] ?? [])
+            intKeys[i, default: []].formUnion(pendingIntKeys[i] ?? [])
             nonNull[i, default: 0] += pendingNonNull[i] ?? 0
             if let t = pendingNewest[i] { newest[i] = max(newest[i] ?? .min, t) }
         }
@@ -240,6 +299,7 @@ final class QualityChecker {
     private func resetPending() {
         pending = rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }
         pendingKeys = [:]
+        pendingIntKeys = [:]
         pendingNonNull = [:]
         pendingNewest = [:]
         pendingRows = 0

@@ -167,3 +167,44 @@ import Testing
         ("CASE WHEN flag THEN 1 ELSE 'x' END", "the results mix int64 and string", 28),
     ]
 }
+
+/// The byte-level regex engine against the standard library's `Regex` on the same inputs.
+@Suite struct PatternTests {
+    static let patterns = [
+        "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", "^\\d{3}-\\d{4}$", "ab|cd", "^(ab|a)c$", "colou?r", "^[A-Z][a-z]*$",
+        "x{2,3}", "^.{3}$", "^[^a-c]+$", "\\.", "^(?:\\w+\\s?)+$", "^$", "[-+]?\\d+(\\.\\d+)?", "^a.*b$", "\\$\\d",
+        "^(a|b)*abb$", "[\\]x]", "^\\W+$", "é", "^[^@\\s]+$", "\\s", "^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$",
+    ]
+    static let inputs = [
+        "", "a", "ab", "abc", "ac", "abcd", "cd", "color", "colour", "colouur", "Hello", "hello", "HELLO", "xx", "xxxx", "x",
+        "abb", "aabb", "babb", "abab", "zoë", "zoé", "über", "a\nb", "ab\n", "123-4567", "12-34567", "+12.5", "-3", "1.",
+        "$5", "5$", "]", "x", "!!", "!a", "ann@example.com", "a b@c.de", "a@b.c", "a@b.cd", "ö@ü.de", "a@@b.cd", "  ",
+        "12345678-1234-1234-1234-123456789abc", "12345678-1234-1234-1234-123456789abz", "one two three", "one  two", "a\u{00A0}b", "\u{2003}",
+        String(repeating: "a", count: 500) + "b",
+    ]
+
+    @Test func agreesWithTheStandardLibrary() throws {
+        for pattern in Self.patterns {
+            let compiled = try #require(Expression.Pattern(pattern))
+            let reference = try Regex(pattern)
+            for input in Self.inputs {
+                var copy = input
+                let bytes = copy.withUTF8 { compiled.matches(UnsafeRawBufferPointer($0)) }
+                let expected = input.contains(reference)
+                #expect(bytes == expected, "\(pattern) on \(input.debugDescription)")
+                #expect(compiled.matches(input) == expected)
+            }
+        }
+        #expect(Expression.Pattern("[") == nil)
+        #expect(Expression.Pattern("a(?=b)")?.matches("ab") == true, "look-ahead: the full engine")
+        #expect(Expression.Pattern("a(?=b)")?.matches("ac") == false)
+    }
+
+    @Test func hostileInputStaysFast() throws {
+        let p = try #require(Expression.Pattern("^(a|a)*(a|a)*b$"))
+        let input = String(repeating: "a", count: 100_000)
+        let clock = ContinuousClock()
+        let took = clock.measure { #expect(!p.matches(input)) }
+        #expect(took < .seconds(1), "\(took)")
+    }
+}

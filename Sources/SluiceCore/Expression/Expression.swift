@@ -48,6 +48,18 @@ public struct Expression: Sendable, CustomStringConvertible {
     /// Whether `text` matches `pattern` anywhere (false for an invalid pattern).
     public static func matches(_ text: String, pattern: String) -> Bool { RegexCache.compile(pattern)?.matches(text) ?? false }
 
+    /// A compiled pattern, for matching many values.
+    public struct Pattern: Sendable {
+        private let regex: RegexCache
+        public init?(_ pattern: String) {
+            guard let r = RegexCache.compile(pattern) else { return nil }
+            regex = r
+        }
+        public func matches(_ text: String) -> Bool { regex.matches(text) }
+        /// UTF-8 bytes (a text column's value, read in place).
+        public func matches(_ utf8: UnsafeRawBufferPointer) -> Bool { regex.matches(utf8) }
+    }
+
     /// The functions `call` accepts, for messages and docs.
     public static let functions = ExpressionChecker.signatures.keys.sorted()
 }

@@ -361,7 +361,10 @@ struct ExpressionEvaluator {
                 throw ExpressionError("not a valid regular expression", at: args[1].position)
             }
             let c = columns[0]
-            return Column(type: .bool, validity: c.validity, bools: (0..<n).map { !c.isNull($0) && regex.matches(Self.text(c, $0)) })
+            let binary = c.type.physical == .binary
+            return Column(type: .bool, validity: c.validity, bools: (0..<n).map { row in
+                !c.isNull(row) && (binary ? c.withBytes(at: row) { regex.matches($0) } : regex.matches(Self.text(c, row)))
+            })
         case "abs":
             let c = columns[0]
             if c.type == .int64 {
@@ -435,18 +438,24 @@ extension String {
     }
 }
 
-/// Regular expressions compiled once per pattern (the standard library's `Regex`).
+/// Regular expressions compiled once per pattern: `ByteRegex` where it supports the pattern, the
+/// standard library's `Regex` otherwise.
 final class RegexCache: @unchecked Sendable {
-    let regex: Regex<AnyRegexOutput>
-    private init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
+    private let fast: ByteRegex?
+    private let full: Regex<AnyRegexOutput>?
+    private init(fast: ByteRegex?, full: Regex<AnyRegexOutput>?) {
+        self.fast = fast
+        self.full = full
+    }
 
     private static let compiled = Mutex<[String: RegexCache]>([:])
 
     static func compile(_ pattern: String) -> RegexCache? {
         compiled.withLock { cache in
             if let r = cache[pattern] { return r }
+            // Validity is the full engine's verdict, so both accept the same patterns.
             guard let regex = try? Regex(pattern) else { return nil }
-            let r = RegexCache(regex)
+            let r = RegexCache(fast: ByteRegex(pattern), full: regex)
             cache[pattern] = r
             return r
         }
@@ -454,5 +463,14 @@ final class RegexCache: @unchecked Sendable {
 
     static func isValid(_ pattern: String) -> Bool { compile(pattern) != nil }
 
-    func matches(_ s: String) -> Bool { s.contains(regex) }
+    func matches(_ s: String) -> Bool {
+        var copy = s
+        return copy.withUTF8 { matches(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// UTF-8 text, without making a `String` when the fast engine applies.
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let fast, !fast.asciiOnly || !bytes.contains(where: { $0 >= 0x80 }) { return fast.matches(bytes) }
+        return full.map { String(decoding: bytes, as: UTF8.self).contains($0) } ?? false
+    }
 }

@@ -39,12 +39,7 @@ final class QualityChecker {
     var isEmpty: Bool { rules.isEmpty }
 
     /// Passed checks / evaluated checks over the committed units (nil without rules).
-    var score: Double? {
-        let evaluated = results.reduce(0) { $0 + $1.evaluated }
-        guard !rules.isEmpty else { return nil }
-        guard evaluated > 0 else { return 1 }
-        return Double(evaluated - results.reduce(0) { $0 + $1.failed }) / Double(evaluated)
-    }
+    var score: Double? { rules.isEmpty ? nil : Self.score(results) }
 
     /// Record-level rules on one batch: the rows that stay, and the rejected ones.
     func check(_ batch: RecordBatch, context: RunContext) throws -> (RecordBatch, [Rejection]) {
@@ -253,14 +248,8 @@ final class QualityChecker {
 
     /// The open unit committed: its counts and keys now count.
     func unitCommitted() {
+        results = adding(pending, to: results)
         for i in rules.indices {
-            if rules[i].isRunLevel {
-                if pending[i].evaluated > 0 { results[i] = pending[i] }
-            } else {
-                results[i].evaluated += pending[i].evaluated
-                results[i].failed += pending[i].failed
-                results[i].samples = Array((results[i].samples + pending[i].samples).prefix(100))
-            }
             keys[i, default: []].formUnion(pendingKeys[i] ?? [])
             intKeys[i, default: []].formUnion(pendingIntKeys[i] ?? [])
             nonNull[i, default: 0] += pendingNonNull[i] ?? 0
@@ -282,18 +271,31 @@ final class QualityChecker {
     /// run failed (its records were checked even though none landed).
     func report(failed: Bool) -> (results: [RuleResult], score: Double?) {
         guard failed, let extra = rolledBack else { return (results, score) }
-        var merged = results
-        for i in merged.indices {
+        let merged = adding(extra, to: results)
+        return (merged, Self.score(merged))
+    }
+
+    /// A unit's results added to the run's: counts summed, samples capped at 100; a run-level
+    /// rule's latest decision replaces the earlier one.
+    private func adding(_ unit: [RuleResult], to run: [RuleResult]) -> [RuleResult] {
+        var out = run
+        for i in out.indices {
             if rules[i].isRunLevel {
-                if extra[i].evaluated > 0 { merged[i] = extra[i] }
+                if unit[i].evaluated > 0 { out[i] = unit[i] }
             } else {
-                merged[i].evaluated += extra[i].evaluated
-                merged[i].failed += extra[i].failed
-                merged[i].samples = Array((merged[i].samples + extra[i].samples).prefix(100))
+                out[i].evaluated += unit[i].evaluated
+                out[i].failed += unit[i].failed
+                out[i].samples = Array((out[i].samples + unit[i].samples).prefix(100))
             }
         }
-        let evaluated = merged.reduce(0) { $0 + $1.evaluated }
-        return (merged, evaluated == 0 ? score : Double(evaluated - merged.reduce(0) { $0 + $1.failed }) / Double(evaluated))
+        return out
+    }
+
+    /// Passed checks / evaluated checks; 1 when nothing was evaluated.
+    private static func score(_ results: [RuleResult]) -> Double {
+        let evaluated = results.reduce(0) { $0 + $1.evaluated }
+        guard evaluated > 0 else { return 1 }
+        return Double(evaluated - results.reduce(0) { $0 + $1.failed }) / Double(evaluated)
     }
 
     private func resetPending() {

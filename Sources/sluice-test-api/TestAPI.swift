@@ -71,33 +71,18 @@ final class TestAPI: @unchecked Sendable {
             try await self.slow(request)
             let team = context.parameters.get("team", as: Int.self) ?? 0
             if self.locked({ self.failTeams.contains(team) }) { return Self.error(.internalServerError, "team \(team) is broken") }
-            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
-            let games: [String] = page > 2 ? [] : (1...3).map { k in
-                let id = team * 100 + (page - 1) * 3 + k
-                return "{\"game_id\":\(id),\"team_id\":\(team),\"week\":\((page - 1) * 3 + k)}"
-            }
-            return Self.json("{\"data\":[\(games.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
+            return Self.twoPages(request, perPage: 3) { "{\"game_id\":\(team * 100 + $0 + 1),\"team_id\":\(team),\"week\":\($0 + 1)}" }
         }
         router.get("/games/:game/players") { request, context in
             try await self.slow(request)
             let game = context.parameters.get("game", as: Int.self) ?? 0
-            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
-            let players: [String] = page > 2 ? [] : (0..<4).map { k in
-                let id = game * 10 + (page - 1) * 4 + k
-                return "{\"player_id\":\(id),\"name\":\"Player \(id)\"}"
-            }
-            return Self.json("{\"data\":[\(players.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
+            return Self.twoPages(request, perPage: 4) { "{\"player_id\":\(game * 10 + $0),\"name\":\"Player \(game * 10 + $0)\"}" }
         }
         router.get("/teams/:team/players") { request, context in
             try await self.slow(request)
             let team = context.parameters.get("team", as: Int.self) ?? 0
             if self.locked({ self.failTeams.contains(team) }) { return Self.error(.internalServerError, "team \(team) is broken") }
-            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
-            let players: [String] = page > 2 ? [] : (0..<5).map { k in
-                let id = team * 100 + (page - 1) * 5 + k
-                return "{\"player_id\":\(id),\"team_id\":\(team),\"name\":\"Player \(id)\"}"
-            }
-            return Self.json("{\"data\":[\(players.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
+            return Self.twoPages(request, perPage: 5) { "{\"player_id\":\(team * 100 + $0),\"team_id\":\(team),\"name\":\"Player \(team * 100 + $0)\"}" }
         }
         router.post("/_config") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 16)
@@ -294,6 +279,14 @@ final class TestAPI: @unchecked Sendable {
     }
 
     // MARK: Responses
+
+    /// Page `page` of two, `perPage` records each (`record(i)`: the i-th record, from 0), in
+    /// `{"data": […], "meta": {"page", "total_pages": 2}}`; past page 2, empty.
+    static func twoPages(_ request: Request, perPage: Int, _ record: (Int) -> String) -> Response {
+        let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
+        let items = (1...2).contains(page) ? (0..<perPage).map { record((page - 1) * perPage + $0) } : []
+        return json("{\"data\":[\(items.joined(separator: ","))],\"meta\":{\"page\":\(page),\"total_pages\":2}}")
+    }
 
     /// `body` as a gzip stream (zlib with the gzip wrapper).
     static func gzip(_ body: [UInt8]) -> [UInt8] {

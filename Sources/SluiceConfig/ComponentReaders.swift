@@ -474,3 +474,8 @@ public enum PipelineGraph {
         return pipelines.filter { wanted.contains($0.name) }
     }
 }
+
+extension FileFormat {
+    /// The format a file's name suggests (`orders.csv.gz` → csv), as the files source guesses it.
+    public static func guessed(from path: String) -> FileFormat? { SourceReader.guessFormat(path) }
+}

@@ -44,44 +44,61 @@ struct ColumnProfile {
         let n = column.count
         switch column.type {
         case .int64:
+            var low = Int64.max, high = Int64.min
             for row in 0..<n where !column.isNull(row) {
                 let v = column.int64s[row]
+                low = min(low, v)
+                high = max(high, v)
                 distinct.add(UInt64(bitPattern: v))
-                number(Double(v), .int64(v))
-                frequent.add(UInt64(bitPattern: v)) { String(v) }
+                moments(Double(v))
+                frequent.add(UInt64(bitPattern: v), .int(v))
             }
+            if low <= high { extremes(.int64(low), .int64(high)) }
         case .double:
+            var low = Double.infinity, high = -Double.infinity, any = false
             for row in 0..<n where !column.isNull(row) {
                 let v = column.doubles[row]
+                if !v.isNaN { low = min(low, v); high = max(high, v); any = true }
                 distinct.add(v.bitPattern)
-                number(v, .double(v))
-                frequent.add(v.bitPattern) { Value.formatDouble(v) }
+                moments(v)
+                frequent.add(v.bitPattern, .double(v))
             }
+            if any { extremes(.double(low), .double(high)) }
         case .decimal(_, let scale):
+            var low = Int128.max, high = Int128.min
             for row in 0..<n where !column.isNull(row) {
                 let u = column.decimals[row]
+                low = min(low, u)
+                high = max(high, u)
                 let key = UInt64(truncatingIfNeeded: u) ^ UInt64(truncatingIfNeeded: u >> 64)
                 distinct.add(key)
-                number(DecimalText.toDouble(u, scale: scale), .decimal(u, scale: scale))
-                frequent.add(key) { DecimalText.format(u, scale: scale) }
+                moments(DecimalText.toDouble(u, scale: scale))
+                frequent.add(key, .decimal(u, scale))
             }
+            if low <= high { extremes(.decimal(low, scale: scale), .decimal(high, scale: scale)) }
         case .timestamp, .date:
+            let isDate = column.type == .date
+            var low = Int64.max, high = Int64.min
             for row in 0..<n where !column.isNull(row) {
-                let micros = column.type == .date ? Int64(column.int32s[row]) * Temporal.microsPerDay : column.int64s[row]
+                let micros = isDate ? Int64(column.int32s[row]) * Temporal.microsPerDay : column.int64s[row]
+                low = min(low, micros)
+                high = max(high, micros)
                 distinct.add(UInt64(bitPattern: micros))
-                let v: Value = column.type == .date ? .date(column.int32s[row]) : .timestamp(micros)
-                if minValue.map({ QualityChecker.less(v, $0) }) ?? true { minValue = v }
-                if maxValue.map({ QualityChecker.less($0, v) }) ?? true { maxValue = v }
                 histogram.add(Double(micros))
-                frequent.add(UInt64(bitPattern: micros)) { v.text }
+                frequent.add(UInt64(bitPattern: micros), isDate ? .date(column.int32s[row]) : .timestamp(micros))
+            }
+            if low <= high {
+                let day = { (m: Int64) in Value.date(Int32(m / Temporal.microsPerDay)) }
+                extremes(isDate ? day(low) : .timestamp(low), isDate ? day(high) : .timestamp(high))
             }
         case .bool:
             for row in 0..<n where !column.isNull(row) {
                 let b = column.bools[row]
                 distinct.add(b ? 1 : 2)
-                frequent.add(b ? 1 : 2) { b ? "true" : "false" }
+                frequent.add(b ? 1 : 2, .bool(b))
             }
         case .string, .json, .bytes:
+            let isBytes = column.type == .bytes
             for row in 0..<n where !column.isNull(row) {
                 let key = column.withBytes(at: row) { bytes in
                     lengths.min = min(lengths.min, bytes.count)
@@ -94,12 +111,18 @@ struct ColumnProfile {
                     return HyperLogLog.hash(bytes)
                 }
                 distinct.add(key)
-                frequent.add(key) { column.type == .bytes ? column.bytes[column.offsets[row]..<column.offsets[row + 1]].hexString : column.string(at: row) }
+                frequent.add(key, column, row, isBytes: isBytes)
             }
-            let text: ([UInt8]) -> Value = { column.type == .bytes ? .string($0.hexString) : .string(String(decoding: $0, as: UTF8.self)) }
+            let text: ([UInt8]) -> Value = { isBytes ? .string($0.hexString) : .string(String(decoding: $0, as: UTF8.self)) }
             minValue = minText.map(text)
             maxValue = maxText.map(text)
         }
+    }
+
+    /// A batch's smallest and largest value, against the run's.
+    private mutating func extremes(_ low: Value, _ high: Value) {
+        if minValue.map({ QualityChecker.less(low, $0) }) ?? true { minValue = low }
+        if maxValue.map({ QualityChecker.less($0, high) }) ?? true { maxValue = high }
     }
 
     /// `n` rows without this column (null).
@@ -108,9 +131,7 @@ struct ColumnProfile {
         nulls += n
     }
 
-    private mutating func number(_ d: Double, _ v: Value) {
-        if minValue.map({ QualityChecker.less(v, $0) }) ?? true { minValue = v }
-        if maxValue.map({ QualityChecker.less($0, v) }) ?? true { maxValue = v }
+    private mutating func moments(_ d: Double) {
         guard d.isFinite else { return }
         welford.n += 1
         let delta = d - welford.mean
@@ -218,27 +239,126 @@ struct HyperLogLog {
 /// The Space-Saving algorithm: `capacity` counters; exact while there are fewer distinct values,
 /// and the heavy hitters after. A counter taken over from an evicted value carries that count as
 /// its possible overestimate; values whose count is not certainly above 1 are not reported.
+/// Counters live in flat arrays with an open-addressing index (keys are already well mixed), and
+/// values are kept in their typed form and only made text for the report.
 struct SpaceSaving {
+    enum Item {
+        case int(Int64), double(Double), decimal(Int128, Int), date(Int32), timestamp(Int64), bool(Bool), text(String)
+
+        var text: String {
+            switch self {
+            case .int(let i): String(i)
+            case .double(let d): Value.formatDouble(d)
+            case .decimal(let u, let s): DecimalText.format(u, scale: s)
+            case .date(let d): Temporal.formatDate(d)
+            case .timestamp(let t): Temporal.formatTimestamp(t)
+            case .bool(let b): b ? "true" : "false"
+            case .text(let s): s
+            }
+        }
+    }
+
     let capacity: Int
-    /// Keyed by the value's hash; the text is made only when a value gets a counter.
-    private var counters: [UInt64: (count: Int, error: Int, text: String)] = [:]
+    private var keys: [UInt64] = [], counts: [Int] = [], errors: [Int] = [], items: [Item] = []
+    /// Slot → counter index + 1 (0: empty); twice the capacity, rounded to a power of two.
+    private var slots: [Int32]
+    private let mask: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    init(capacity: Int) {
+        self.capacity = capacity
+        var size = 1
+        while size < capacity * 4 { size <<= 1 }
+        slots = [Int32](repeating: 0, count: size)
+        mask = size - 1
+    }
 
-    mutating func add(_ key: UInt64, _ text: () -> String) {
-        if let c = counters[key] {
-            counters[key] = (c.count + 1, c.error, c.text)
-        } else if counters.count < capacity {
-            counters[key] = (1, 0, text())
-        } else if let (victim, c) = counters.min(by: { $0.value.count < $1.value.count }) {
-            counters[victim] = nil
-            counters[key] = (c.count + 1, c.count, text())
+    private func find(_ key: UInt64) -> (slot: Int, index: Int?) {
+        var slot = home(key)
+        while true {
+            let entry = Int(slots[slot])
+            if entry == 0 { return (slot, nil) }
+            if keys[entry - 1] == key { return (slot, entry - 1) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// After 100,000 values with no value certainly seen twice, the column is taken to have no
+    /// frequent values (ids, e-mails) and counting stops: it is the costliest part of a profile.
+    private var seen = 0
+    private(set) var abandoned = false
+
+    @inline(__always) mutating func add(_ key: UInt64, _ item: @autoclosure () -> Item) {
+        if abandoned { return }
+        seen += 1
+        if seen == 100_000, !counts.indices.contains(where: { errors[$0] == 0 ? counts[$0] >= 2 : counts[$0] - errors[$0] >= 2 }) {
+            abandoned = true
+            return
+        }
+        let (slot, index) = find(key)
+        if let index {
+            counts[index] += 1
+        } else if keys.count < capacity {
+            keys.append(key); counts.append(1); errors.append(0); items.append(item())
+            slots[slot] = Int32(keys.count)
+        } else {
+            replaceMinimum(with: key, item())
+        }
+    }
+
+    /// A text value, made a `String` only when it gets a counter.
+    @inline(__always) mutating func add(_ key: UInt64, _ column: Column, _ row: Int, isBytes: Bool) {
+        if abandoned { return }
+        add(key, .text(isBytes ? column.bytes[column.offsets[row]..<column.offsets[row + 1]].hexString : column.string(at: row)))
+    }
+
+    /// Counters that held the smallest count when last looked at (checked again when taken):
+    /// on a stream of distinct values nearly every add evicts, and this keeps that O(1).
+    private var atFloor: [Int] = []
+    private var floorValue = 0
+
+    private mutating func replaceMinimum(with key: UInt64, _ item: Item) {
+        var victim: Int
+        repeat {
+            if atFloor.isEmpty {
+                floorValue = counts.min() ?? 0
+                atFloor = counts.indices.filter { counts[$0] == floorValue }
+            }
+            victim = atFloor.removeLast()
+        } while counts[victim] != floorValue   // counted since: no longer the smallest
+        let floor = counts[victim]
+        remove(slotOf: keys[victim])
+        keys[victim] = key
+        counts[victim] = floor + 1
+        errors[victim] = floor
+        items[victim] = item
+        slots[find(key).slot] = Int32(victim + 1)
+    }
+
+    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: HyperLogLog.mix(key)) & mask }
+
+    /// Linear-probing deletion: later entries of the run shift back so every lookup still finds them.
+    private mutating func remove(slotOf key: UInt64) {
+        var hole = find(key).slot
+        slots[hole] = 0
+        var j = hole
+        while true {
+            j = (j + 1) & mask
+            guard slots[j] != 0 else { return }
+            let h = home(keys[Int(slots[j]) - 1])
+            // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
+            let stays = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j)
+            if !stays {
+                slots[hole] = slots[j]
+                slots[j] = 0
+                hole = j
+            }
         }
     }
 
     func top(_ k: Int) -> [(value: String, count: Int)] {
-        counters.values.filter { $0.error == 0 || $0.count - $0.error >= 2 }
-            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.text < $1.text }.prefix(k).map { ($0.text, $0.count) }
+        if abandoned { return [] }
+        let ranked = counts.indices.filter { errors[$0] == 0 || counts[$0] - errors[$0] >= 2 }.map { (items[$0].text, counts[$0]) }
+        return ranked.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map { ($0.0, $0.1) }
     }
 }
 

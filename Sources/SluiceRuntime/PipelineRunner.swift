@@ -28,6 +28,8 @@ final class PipelineRunner: @unchecked Sendable {
     let cancel: CancellationFlag
     let progress: RunProgress
     let logger: Logger
+    /// Reads instead of the configured source (`sluice replay`).
+    var sourceOverride: (any Source)?
 
     init(config: PipelineConfig, project: ProjectConfig, store: StateStore, runID: String, options: RunOptions,
          cancel: CancellationFlag, progress: RunProgress, logger: Logger) {
@@ -131,7 +133,7 @@ final class PipelineRunner: @unchecked Sendable {
         context.follow = options.follow
         context.dryRun = options.dryRun
         var parents: [[String: Value]] = []
-        if case .http(let h) = config.source, let each = h.forEach {
+        if sourceOverride == nil, case .http(let h) = config.source, let each = h.forEach {
             do {
                 parents = try await ParentRecords.load(each, for: config.name, project: project)
             } catch where options.dryRun {
@@ -140,7 +142,7 @@ final class PipelineRunner: @unchecked Sendable {
             }
             logger.info("Fanning out.", metadata: ["parents": "\(parents.count)", "from": "\(each.pipeline)", "concurrency": "\(each.concurrency)"])
         }
-        let source = try Self.makeSource(config, parents: parents)
+        let source = try sourceOverride ?? Self.makeSource(config, parents: parents)
         do {
             try await execute(source, context: context, record: &record)
             await source.close()

@@ -194,4 +194,29 @@ import Testing
         #expect(text.contains("is not a valid regular expression"), "\(text)")
         #expect(text.contains("unknown rule 'not_nul' (did you mean 'not_null'?)"), "\(text)")
     }
+
+    @Test func replayAfterAFixLoadsTheQuarantinedRecordsOnce() throws {
+        let dir = try makeTemporaryDirectory("quality-replay")
+        try writeOrders(dir + "/data/orders.csv")
+        let rules = "      - not_null: [email]\n      - accepted_values: { field: status, values: [new, paid] }"
+        try project(dir, quality: rules)
+        let first = try SluiceProcess.run(["run", "--json"], in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        let runID = try RunSummary.parse(first.stdout).run_id
+        #expect(try query(dir + "/out.db", "SELECT count(*) FROM orders") == [["980"]])
+        // The status list was too strict: with 'bogus' allowed, replay loads those 10, once.
+        try project(dir, quality: rules.replacingOccurrences(of: "[new, paid]", with: "[new, paid, bogus]"))
+        let replay = try SluiceProcess.run(["replay", "orders", "--run", runID, "--json"], in: dir)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let summary = try RunSummary.parse(replay.stdout)
+        #expect(summary.pipeline("orders")?.records_read == 20)
+        #expect(summary.pipeline("orders")?.records_written == 10)
+        #expect(summary.pipeline("orders")?.records_rejected == 10, "the ones without an e-mail fail again")
+        #expect(try query(dir + "/out.db", "SELECT count(*), count(DISTINCT order_id), sum(status = 'bogus'), count(total) FROM orders") == [["990", "990", "10", "990"]])
+        let again = try SluiceProcess.run(["replay", "orders", "--run", runID, "--json"], in: dir)
+        #expect(try RunSummary.parse(again.stdout).pipeline("orders")?.records_written == 0, "a run is replayed once")
+        #expect(try query(dir + "/out.db", "SELECT count(*) FROM orders") == [["990"]])
+        let unknown = try SluiceProcess.run(["replay", "orders", "--run", "no-such-run"], in: dir)
+        #expect(unknown.status == 2 && unknown.stderr.contains("quarantined nothing"), "\(unknown.stderr)")
+    }
 }

@@ -226,24 +226,35 @@ struct UnitWriter {
             let what = added.map { "new column \($0.name) (\($0.type))" } + widened.map { "column \($0.name) changed to \($0.type)" }
             throw SluiceError(.schema, "the data has \(what.joined(separator: ", ")) but schema.evolution is freeze",
                               location: unit.location, fix: "declare the change under schema.columns, or set schema.evolution: evolve")
-        case .discard_column:
+        case .discard_column, .discard_row:
+            // A column whose values arrived as another type (text in an int64 column) is converted
+            // back; the values that do not convert are what the policy discards.
             var out = batch
+            var unconvertible: [Int: (Field, Value)] = [:]   // row → the first offending value
+            for f in widened {
+                let target = known[f.name]!
+                var failures: [Int] = []
+                let converted = batch[f.name]!.converted(to: target.type, failures: &failures)
+                for row in failures where unconvertible[row] == nil { unconvertible[row] = (f, batch[f.name]!.value(at: row)) }
+                out.setColumn(target, converted)
+            }
             for f in added { out.removeColumn(f.name) }
-            return (out, [])
-        case .discard_row:
+            guard config.schema.evolution == .discard_row else { return (out, []) }
             var rejected: [Rejection] = []
             var keep: [Int] = []
             for row in 0..<batch.rowCount {
-                if let f = added.first(where: { !batch[$0.name]!.isNull(row) }) {
+                if let (f, value) = unconvertible[row] {
+                    rejected.append(Rejection(reason: .schema, field: f.name,
+                                              message: "\(f.name) '\(value.text)' is not \(known[f.name]!.type) (evolution: discard_row)",
+                                              origin: batch.origins[row], record: batch.row(row).fields))
+                } else if let f = added.first(where: { !batch[$0.name]!.isNull(row) }) {
                     rejected.append(Rejection(reason: .schema, field: f.name, message: "column \(f.name) is not in the schema (evolution: discard_row)",
                                               origin: batch.origins[row], record: batch.row(row).fields))
                 } else {
                     keep.append(row)
                 }
             }
-            var out = batch.taking(keep)
-            for f in added { out.removeColumn(f.name) }
-            return (out, rejected)
+            return (out.taking(keep), rejected)
         }
     }
 }

@@ -48,6 +48,33 @@ import Testing
         #expect(try query(dir + "/out.db", "SELECT id FROM orders ORDER BY id") == [["1"], ["3"]])
     }
 
+    /// Text arriving in an int64 column, under each evolution policy.
+    @Test(arguments: [Evolution.evolve, .freeze, .discard_row, .discard_column])
+    func aStringInAnIntegerColumnFollowsTheEvolutionPolicy(_ evolution: Evolution) async throws {
+        try write("id,qty\n1,10\n", to: dir + "/data/1.csv")
+        try write("id,qty\n2,abc\n3,5\n", to: dir + "/data/2.csv")
+        var schema = SchemaConfig()
+        schema.evolution = evolution
+        let report = try await run([csvToSQLite(schema: schema)])
+        let p = report.pipelines[0]
+        let rows = try query(dir + "/out.db", "SELECT id, qty, typeof(qty) FROM orders ORDER BY id")
+        switch evolution {
+        case .evolve:
+            #expect(rows == [["1", "10", "integer"], ["2", "abc", "text"], ["3", "5", "integer"]])
+        case .freeze:
+            #expect(p.failedUnits.first?.error.contains("column qty changed to string") == true, "\(p.failedUnits)")
+            #expect(rows == [["1", "10", "integer"]])
+        case .discard_row:
+            #expect(p.recordsRejected == 1)
+            #expect(rows == [["1", "10", "integer"], ["3", "5", "integer"]])
+            let quarantined = try String(contentsOfFile: p.quarantineFile ?? "", encoding: .utf8)
+            #expect(quarantined.contains("\"reason\":\"schema\"") && quarantined.contains("qty 'abc' is not int64"), "\(quarantined)")
+        case .discard_column:
+            #expect(p.recordsRejected == 0)
+            #expect(rows == [["1", "10", "integer"], ["2", "NULL", "null"], ["3", "5", "integer"]])
+        }
+    }
+
     @Test func aFileThatFailsMidwayIsRetriedWholeNextRun() async throws {
         try write("id\n1\n2\n", to: dir + "/data/good.csv")
         // A gzip file cut short: readable at first, then corrupt.

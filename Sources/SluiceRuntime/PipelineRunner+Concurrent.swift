@@ -10,7 +10,7 @@ extension PipelineRunner {
     /// memory stays bounded however many units there are. Transforms run here, on one task, because stateful
     /// ones (deduplicate) must see the batches one after another.
     func produceConcurrently(units: [WorkUnit], source: any Source, context: RunContext, transforms: [any Transform],
-                             channel: BoundedChannel<Message>) async {
+                             quality: QualityChecker, channel: BoundedChannel<Message>) async {
         let lanes = UnitPermits(source.unitConcurrency)
         let window = 4 * source.unitConcurrency
         await withTaskGroup(of: Void.self) { group in
@@ -24,7 +24,7 @@ extension PipelineRunner {
                 group.addTask {
                     await lanes.acquire()
                     if !self.cancel.isCancelled {
-                        _ = await self.read(unit, source: source, context: context, transforms: [], into: buffer)
+                        _ = await self.read(unit, source: source, context: context, transforms: [], quality: nil, into: buffer)
                     }
                     await lanes.release()
                     await buffer.close()
@@ -34,7 +34,7 @@ extension PipelineRunner {
             var downstreamOpen = true
             while downstreamOpen, !started.isEmpty {
                 let buffer = started.removeFirst()
-                downstreamOpen = await forward(buffer, transforms: transforms, context: context, to: channel)
+                downstreamOpen = await forward(buffer, transforms: transforms, quality: quality, context: context, to: channel)
                 await buffer.close()
                 if next < units.count, !cancel.isCancelled { startNext() }
             }
@@ -46,7 +46,7 @@ extension PipelineRunner {
 
     /// Moves one unit's messages into the pipeline's channel, applying the transforms. Returns
     /// false when the channel is closed.
-    private func forward(_ buffer: BoundedChannel<Message>, transforms: [any Transform], context: RunContext,
+    private func forward(_ buffer: BoundedChannel<Message>, transforms: [any Transform], quality: QualityChecker, context: RunContext,
                          to channel: BoundedChannel<Message>) async -> Bool {
         var unitContext = context
         var current: WorkUnit?
@@ -54,13 +54,20 @@ extension PipelineRunner {
             var out = message
             switch message {
             case .begin(let unit):
+                // A unit begun again (a retry) starts its checks over.
+                if current == unit { quality.unitRolledBack(unit.id) }
                 current = unit
                 unitContext.unit = unit.location
-            case .batch(var batch, var rejected, let bytes) where !transforms.isEmpty:
+            case .batch(var batch, var rejected, let bytes) where !transforms.isEmpty || !quality.isEmpty:
                 do {
                     for t in transforms {
                         let (b, r) = try t.apply(batch, context: unitContext)
                         batch = b
+                        rejected += r
+                    }
+                    if !quality.isEmpty, batch.rowCount > 0, let unit = current {
+                        let (kept, r) = try quality.check(batch, unit: unit.id, context: unitContext)
+                        batch = kept
                         rejected += r
                     }
                     out = .batch(batch, rejected, bytes: bytes)
@@ -114,7 +121,8 @@ extension PipelineRunner {
 
     /// Reads `units` one after another as the single unit `whole`: one begin, their batches, one
     /// end with all their positions. A unit that fails (or would be retried) fails the whole.
-    func produce(_ units: [WorkUnit], asOne whole: WorkUnit, source: any Source, context: RunContext, channel: BoundedChannel<Message>) async {
+    func produce(_ units: [WorkUnit], asOne whole: WorkUnit, source: any Source, context: RunContext, quality: QualityChecker,
+                 channel: BoundedChannel<Message>) async {
         let transforms = Transforms.make(config.transforms)
         guard await channel.send(.begin(whole)) else { return }
         var positions: [String: String] = [:]
@@ -124,7 +132,10 @@ extension PipelineRunner {
                 return
             }
             let buffer = BoundedChannel<Message>(capacity: 16)
-            let reader = Task { _ = await self.read(unit, source: source, context: context, transforms: transforms, into: buffer); await buffer.close() }
+            let reader = Task {
+                _ = await self.read(unit, source: source, context: context, transforms: transforms, quality: quality, qualityUnit: whole.id, into: buffer)
+                await buffer.close()
+            }
             var stop = false
             while !stop, let message = await buffer.receive() {
                 switch message {

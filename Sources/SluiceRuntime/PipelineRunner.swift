@@ -201,17 +201,18 @@ final class PipelineRunner: @unchecked Sendable {
         let wholeRun = units.count > 1 && config.quality.contains { $0.isRunLevel && $0.severity == .error } ? Self.wholeRunUnit(units) : nil
         if wholeRun != nil { logger.info("Run-level quality rules: the \(units.count) units commit together at the end.") }
         let channel = BoundedChannel<Message>(capacity: options.queueDepth)
+        let quality = QualityChecker(rules: config.quality)
         let producer = Task { [units] in
             if let wholeRun {
-                await self.produce(units, asOne: wholeRun, source: source, context: context, channel: channel)
+                await self.produce(units, asOne: wholeRun, source: source, context: context, quality: quality, channel: channel)
             } else {
-                await self.produce(units: units, source: source, context: context, channel: channel)
+                await self.produce(units: units, source: source, context: context, quality: quality, channel: channel)
             }
             await channel.close()   // the writer drains what is queued, then sees the end
         }
         let history = config.quality.contains { if case .rowCount = $0.check { true } else { false } }
             ? try store.runs(pipeline: config.name, limit: 50).filter { $0.status == .succeeded }.map(\.recordsWritten) : []
-        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id,
+        var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id, quality: quality,
                                 lastUnit: wholeRun?.id ?? units.last?.id, history: history)
         do {
             while let message = await channel.receive() {
@@ -287,22 +288,27 @@ final class PipelineRunner: @unchecked Sendable {
     }
 
     /// The reading stage: units in order, each batch through the transforms, into the channel.
-    private func produce(units: [WorkUnit], source: any Source, context: RunContext, channel: BoundedChannel<Message>) async {
+    private func produce(units: [WorkUnit], source: any Source, context: RunContext, quality: QualityChecker,
+                         channel: BoundedChannel<Message>) async {
         let transforms = Transforms.make(config.transforms)
         if source.unitConcurrency > 1, units.count > 1 {
-            await produceConcurrently(units: units, source: source, context: context, transforms: transforms, channel: channel)
+            await produceConcurrently(units: units, source: source, context: context, transforms: transforms, quality: quality, channel: channel)
             return
         }
         for unit in units {
             if cancel.isCancelled { break }
-            guard await read(unit, source: source, context: context, transforms: transforms, into: channel) else { return }
+            guard await read(unit, source: source, context: context, transforms: transforms, quality: quality, into: channel) else { return }
         }
     }
 
-    /// Reads one unit into `channel`, trying it again from the start on a retryable failure.
+    /// Reads one unit into `channel`, trying it again from the start on a retryable failure, with
+    /// the transforms and then the quality rules applied to each batch (the rules count under
+    /// `qualityUnit`, the unit the writer commits: this one, or the whole run it is part of).
     /// Returns false when the pipeline stops (interrupted, or nobody reads the channel).
-    func read(_ unit: WorkUnit, source: any Source, context: RunContext, transforms: [any Transform],
-              into channel: BoundedChannel<Message>) async -> Bool {
+    func read(_ unit: WorkUnit, source: any Source, context: RunContext, transforms: [any Transform], quality: QualityChecker?,
+              qualityUnit: String? = nil, into channel: BoundedChannel<Message>) async -> Bool {
+        let checked = quality.flatMap { $0.isEmpty ? nil : $0 }
+        let qualityUnit = qualityUnit ?? unit.id
         var attempt = 1
         while true {
             guard await channel.send(.begin(unit)) else { return false }
@@ -317,6 +323,11 @@ final class PipelineRunner: @unchecked Sendable {
                     for t in transforms {
                         let (out, r) = try t.apply(batch, context: unitContext)
                         batch = out
+                        rejected += r
+                    }
+                    if let checked, batch.rowCount > 0 {
+                        let (kept, r) = try checked.check(batch, unit: qualityUnit, context: unitContext)
+                        batch = kept
                         rejected += r
                     }
                     // A checkpoint may come without rows (a change stream that only moved on).
@@ -336,6 +347,7 @@ final class PipelineRunner: @unchecked Sendable {
                 var located = e
                 if located.location == nil { located.location = unit.location }
                 if e.retryable, attempt < config.retry.attempts {
+                    checked?.unitRolledBack(qualityUnit)   // read again: its checks start over
                     await channel.send(.retry(unit))
                     let delay = min(config.retry.max, config.retry.initial * pow(2, Double(attempt - 1)))
                     let wait = config.retry.jitter ? Double.random(in: 0...delay) : delay

@@ -14,43 +14,62 @@ public struct RuleResult: Sendable, Codable {
 }
 
 /// Checks a pipeline's quality rules while it ingests. Record-level rules run on every batch in
-/// the writing stage: a record failing an `error` rule is rejected (quarantined with the rule,
-/// field, value and message), `warn` only counts. Run-level rules (completeness, freshness,
-/// row_count) are decided before the run's last unit commits; an `error` failure fails that unit
-/// and the pipeline. Counts of a unit only count once it commits (a retried unit is not counted twice).
-final class QualityChecker {
+/// the reading stage, after the transforms (so they use the core the SQL inserts do not): a record
+/// failing an `error` rule is rejected (quarantined with the rule, field, value and message), `warn`
+/// only counts. Run-level rules (completeness, freshness, row_count) are decided before the run's
+/// last unit commits; an `error` failure fails that unit and the pipeline.
+///
+/// What a unit contributes (counts, `unique` keys, run-level figures) is kept apart per unit until
+/// the writing stage commits it, and dropped when the unit is rolled back or read again, so a
+/// retried unit counts once. Readers of concurrent units take turns (one lock).
+final class QualityChecker: @unchecked Sendable {
     let rules: [QualityRule]
     private(set) var results: [RuleResult]
-    private var pending: [RuleResult]
-    /// `unique`: the keys committed so far, and those of the open unit.
-    private var keys: [Int: Set<String>] = [:], pendingKeys: [Int: Set<String>] = [:]
-    private var intKeys: [Int: Set<Int64>] = [:], pendingIntKeys: [Int: Set<Int64>] = [:]
-    /// Run-level accumulators: non-null counts, newest timestamps, rows.
-    private var nonNull: [Int: Int] = [:], pendingNonNull: [Int: Int] = [:]
-    private var newest: [Int: Int64] = [:], pendingNewest: [Int: Int64] = [:]
-    private var rows = 0, pendingRows = 0
+    /// The committed units' `unique` keys and run-level accumulators.
+    private var keys: [Int: Set<String>] = [:]
+    private var intKeys: [Int: Int64Set] = [:]
+    private var nonNull: [Int: Int] = [:]
+    private var newest: [Int: Int64] = [:]
+    private var rows = 0
+
+    /// One open unit's contribution.
+    struct Pending {
+        var results: [RuleResult]
+        var keys: [Int: Set<String>] = [:]
+        var intKeys: [Int: Int64Set] = [:]
+        var nonNull: [Int: Int] = [:]
+        var newest: [Int: Int64] = [:]
+        var rows = 0
+    }
+    private var open: [String: Pending] = [:]
+    private let lock = NSLock()
 
     init(rules: [QualityRule]) {
         self.rules = rules
         results = rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }
-        pending = results
     }
+
+    private func fresh() -> Pending { Pending(results: rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }) }
 
     var isEmpty: Bool { rules.isEmpty }
 
     /// Passed checks / evaluated checks over the committed units (nil without rules).
     var score: Double? { rules.isEmpty ? nil : Self.score(results) }
 
-    /// Record-level rules on one batch: the rows that stay, and the rejected ones.
-    func check(_ batch: RecordBatch, context: RunContext) throws -> (RecordBatch, [Rejection]) {
-        pendingRows += batch.rowCount
+    /// Record-level rules on one batch of `unit`: the rows that stay, and the rejected ones.
+    func check(_ batch: RecordBatch, unit: String, context: RunContext) throws -> (RecordBatch, [Rejection]) {
+        lock.lock()
+        defer { lock.unlock() }
+        var pending = open.removeValue(forKey: unit) ?? fresh()
+        defer { open[unit] = pending }
+        pending.rows += batch.rowCount
         var rejectedBy = [Int32](repeating: -1, count: batch.rowCount)   // row → the rule that rejected it
         var messages: [Int: String] = [:]
         for (index, rule) in rules.enumerated() {
-            guard let found = try failures(of: rule, index, batch, context) else { continue }
-            pending[index].evaluated += batch.rowCount
-            pending[index].failed += found.rows.count
-            for row in found.rows.prefix(max(0, 100 - pending[index].samples.count)) { pending[index].samples.append(batch.row(row).jsonText) }
+            guard let found = try failures(of: rule, index, batch, context, &pending) else { continue }
+            pending.results[index].evaluated += batch.rowCount
+            pending.results[index].failed += found.rows.count
+            for row in found.rows.prefix(max(0, 100 - pending.results[index].samples.count)) { pending.results[index].samples.append(batch.row(row).jsonText) }
             guard rule.severity == .error else { continue }
             for row in found.rows where rejectedBy[row] < 0 {
                 rejectedBy[row] = Int32(index)
@@ -72,7 +91,7 @@ final class QualityChecker {
 
     /// The rows that fail a record-level rule and how to say why (asked only for rejected rows);
     /// nil for run-level rules, whose accumulators this updates.
-    private func failures(of rule: QualityRule, _ index: Int, _ batch: RecordBatch, _ context: RunContext) throws
+    private func failures(of rule: QualityRule, _ index: Int, _ batch: RecordBatch, _ context: RunContext, _ pending: inout Pending) throws
         -> (rows: [Int], message: (Int) -> String)? {
         let n = batch.rowCount
         switch rule.check {
@@ -85,22 +104,22 @@ final class QualityChecker {
             var rows: [Int] = []
             if columns.count == 1, let c = columns[0], c.type == .int64 {
                 // The common case, a numeric id, without building text keys.
-                let committed = intKeys[index] ?? []
-                var seen = pendingIntKeys.removeValue(forKey: index) ?? []
-                seen.reserveCapacity(seen.count + n)
+                let committed = intKeys[index] ?? Int64Set()
+                var seen = pending.intKeys.removeValue(forKey: index) ?? Int64Set(capacity: n)
+                let checkCommitted = committed.count > 0
                 for row in 0..<n where !c.isNull(row) {
                     let key = c.int64s[row]
-                    if committed.contains(key) || !seen.insert(key).inserted { rows.append(row) }
+                    if checkCommitted && committed.contains(key) || !seen.insert(key) { rows.append(row) }
                 }
-                pendingIntKeys[index] = seen
+                pending.intKeys[index] = seen
             } else {
                 let committed = keys[index] ?? []
-                var seen = pendingKeys.removeValue(forKey: index) ?? []
+                var seen = pending.keys.removeValue(forKey: index) ?? []
                 for row in 0..<n {
                     let key = columns.map { $0.map { $0.value(at: row).text } ?? "" }.joined(separator: "\u{1F}")
                     if committed.contains(key) || !seen.insert(key).inserted { rows.append(row) }
                 }
-                pendingKeys[index] = seen
+                pending.keys[index] = seen
             }
             return (rows, { "duplicate \(fields.joined(separator: ", ")) \(text($0))" })
         case .range(let f, let low, let high):
@@ -147,17 +166,19 @@ final class QualityChecker {
             }
             return ((0..<n).filter { !result.isNull($0) && !result.bools[$0] }, { _ in "\(e.text) is false" })
         case .completeness(let f, _):
-            pendingNonNull[index, default: 0] += batch[f].map { $0.count - $0.nullCount } ?? 0
+            pending.nonNull[index, default: 0] += batch[f].map { $0.count - $0.nullCount } ?? 0
             return nil
         case .freshness(let f, _):
             guard let c = batch[f] else { return nil }
             if c.type == .timestamp {
-                for row in 0..<n where !c.isNull(row) { pendingNewest[index] = max(pendingNewest[index] ?? .min, c.int64s[row]) }
+                var latest = pending.newest[index] ?? .min
+                for row in 0..<n where !c.isNull(row) { latest = max(latest, c.int64s[row]) }
+                pending.newest[index] = latest
                 return nil
             }
             for row in 0..<n where !c.isNull(row) {
                 guard case .timestamp(let t)? = c.value(at: row).converted(to: .timestamp) else { continue }
-                pendingNewest[index] = max(pendingNewest[index] ?? .min, t)
+                pending.newest[index] = max(pending.newest[index] ?? .min, t)
             }
             return nil
         case .rowCount:
@@ -204,20 +225,24 @@ final class QualityChecker {
         return a.text < b.text
     }
 
-    /// The run-level rules over the run including the open unit: the `error` failures (each a
+    /// The run-level rules over the committed units and `unit`: the `error` failures (each a
     /// message). `history`: records written by the last successful runs, newest first.
-    func runLevelFailures(history: [Int], now: Int64) -> [String] {
+    func runLevelFailures(unit: String, history: [Int], now: Int64) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        var pending = open.removeValue(forKey: unit) ?? fresh()
+        defer { open[unit] = pending }
         var errors: [String] = []
-        let total = rows + pendingRows
+        let total = rows + pending.rows
         for (index, rule) in rules.enumerated() where rule.isRunLevel {
             var finding: String?
             switch rule.check {
             case .completeness(let f, let minRatio):
-                let present = nonNull[index, default: 0] + pendingNonNull[index, default: 0]
+                let present = nonNull[index, default: 0] + pending.nonNull[index, default: 0]
                 let ratio = total == 0 ? 1 : Double(present) / Double(total)
                 if ratio < minRatio { finding = String(format: "%@ is present in %.1f%% of %d records, below %.1f%%", f, 100 * ratio, total, 100 * minRatio) }
             case .freshness(let f, let maxAge):
-                let latest = [newest[index], pendingNewest[index]].compactMap { $0 }.max()
+                let latest = [newest[index], pending.newest[index]].compactMap { $0 }.max()
                 if let latest {
                     let age = Double(now - latest) / 1_000_000
                     if age > maxAge { finding = String(format: "the newest %@ is %@, %.0f s old, more than %.0f s", f, Temporal.formatTimestamp(latest), age, maxAge) }
@@ -238,32 +263,38 @@ final class QualityChecker {
             default:
                 continue
             }
-            pending[index].evaluated = 1
-            pending[index].failed = finding == nil ? 0 : 1
-            pending[index].samples = finding.map { [$0] } ?? []
+            pending.results[index].evaluated = 1
+            pending.results[index].failed = finding == nil ? 0 : 1
+            pending.results[index].samples = finding.map { [$0] } ?? []
             if let finding, rule.severity == .error { errors.append("\(rule.name): \(finding)") }
         }
         return errors
     }
 
-    /// The open unit committed: its counts and keys now count.
-    func unitCommitted() {
-        results = adding(pending, to: results)
+    /// `unit` committed: its counts and keys now count.
+    func unitCommitted(_ unit: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let pending = open.removeValue(forKey: unit) else { return }
+        results = adding(pending.results, to: results)
         for i in rules.indices {
-            keys[i, default: []].formUnion(pendingKeys[i] ?? [])
-            intKeys[i, default: []].formUnion(pendingIntKeys[i] ?? [])
-            nonNull[i, default: 0] += pendingNonNull[i] ?? 0
-            if let t = pendingNewest[i] { newest[i] = max(newest[i] ?? .min, t) }
+            keys[i, default: []].formUnion(pending.keys[i] ?? [])
+            if let added = pending.intKeys[i] {
+                if intKeys[i] == nil { intKeys[i] = added } else { intKeys[i]!.formUnion(added) }
+            }
+            nonNull[i, default: 0] += pending.nonNull[i] ?? 0
+            if let t = pending.newest[i] { newest[i] = max(newest[i] ?? .min, t) }
         }
-        rows += pendingRows
-        resetPending()
+        rows += pending.rows
     }
 
-    /// The open unit was rolled back: forget what it contributed (but keep it for the report of
-    /// a run that ends there).
-    func unitRolledBack() {
-        if pending.contains(where: { $0.evaluated > 0 }) { rolledBack = pending }
-        resetPending()
+    /// `unit` was rolled back, or is read again: forget what it contributed (but keep it for the
+    /// report of a run that ends there).
+    func unitRolledBack(_ unit: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let pending = open.removeValue(forKey: unit) else { return }
+        if pending.results.contains(where: { $0.evaluated > 0 }) { rolledBack = pending.results }
     }
     private var rolledBack: [RuleResult]?
 
@@ -296,14 +327,5 @@ final class QualityChecker {
         let evaluated = results.reduce(0) { $0 + $1.evaluated }
         guard evaluated > 0 else { return 1 }
         return Double(evaluated - results.reduce(0) { $0 + $1.failed }) / Double(evaluated)
-    }
-
-    private func resetPending() {
-        pending = rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }
-        pendingKeys = [:]
-        pendingIntKeys = [:]
-        pendingNonNull = [:]
-        pendingNewest = [:]
-        pendingRows = 0
     }
 }

@@ -37,10 +37,10 @@ struct UnitWriter {
     let history: [Int]
 
     init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext, round: String? = nil,
-         lastUnit: String? = nil, history: [Int] = []) {
+         quality: QualityChecker, lastUnit: String? = nil, history: [Int] = []) {
         self.runner = runner
         self.round = round
-        self.quality = QualityChecker(rules: runner.config.quality)
+        self.quality = quality
         self.lastUnit = lastUnit
         self.history = history
         self.source = source
@@ -70,12 +70,10 @@ struct UnitWriter {
             unitRead += batch.rowCount + rejected.count
             runner.progress.add(config.name, records: batch.rowCount + rejected.count, bytes: bytes)
             do {
-                var (conformed, schemaRejected) = try await conform(batch, unit: unit)
-                var qualityRejected: [Rejection] = []
-                if !quality.isEmpty { (conformed, qualityRejected) = try quality.check(conformed, context: context) }
+                let (conformed, schemaRejected) = try await conform(batch, unit: unit)
                 let sinkRejected = try await sink.write(conformed)
                 unitWritten += conformed.rowCount - sinkRejected.count
-                try reject(rejected + schemaRejected + qualityRejected + sinkRejected, unit: unit)
+                try reject(rejected + schemaRejected + sinkRejected, unit: unit)
             } catch {
                 return await fail(unit, error, record: &record)
             }
@@ -95,7 +93,7 @@ struct UnitWriter {
                     }
                 }
                 if isFinal, unit.id == lastUnit, !quality.isEmpty {
-                    let failures = quality.runLevelFailures(history: history, now: context.startedAt)
+                    let failures = quality.runLevelFailures(unit: unit.id, history: history, now: context.startedAt)
                     if !failures.isEmpty {
                         var e = SluiceError(.source, "quality: \(failures.joined(separator: "; "))", location: unit.location,
                                             fix: "its records were not committed; fix the data, or set the rule's severity: warn")
@@ -107,7 +105,7 @@ struct UnitWriter {
                 if isFinal, let round { committed.append(StateEntry(key: PipelineRunner.donePrefix + unit.id, value: round)) }
                 try await sink.commit(unit, state: committed)
                 unitOpen = false
-                quality.unitCommitted()
+                quality.unitCommitted(unit.id)
                 if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: committed) }
                 await source.acknowledge(entries)
             } catch {
@@ -157,6 +155,8 @@ struct UnitWriter {
         var e = SluiceError.wrap(error, kind: .sink, pipeline: nil, component: nil)
         if e.component == nil { e.component = e.kind == .sink ? runner.sinkComponent : runner.sourceComponent }
         await rollback(unit)
+        // A unit read again forgets its checks on the reading side; a failed one is not read again.
+        quality.unitRolledBack(unit.id)
         unitBroken = true
         await source.writeFailed(unit)
         record.recordsRead += unitRead
@@ -172,7 +172,6 @@ struct UnitWriter {
     private mutating func rollback(_ unit: WorkUnit) async {
         if unitOpen { try? await sink.rollback(unit) }
         unitOpen = false
-        quality.unitRolledBack()
         // Columns added inside the rolled-back transaction are gone again: resolve anew.
         sinkSchema = nil
     }

@@ -314,7 +314,8 @@ enum SinkReader {
 enum SchemaReader {
     static func read(_ node: ConfigNode) -> SchemaConfig {
         var c = SchemaConfig()
-        guard let o = node.object(allowed: ["columns", "infer", "evolution"]) else { return c }
+        guard let o = node.object(allowed: ["columns", "infer", "evolution", "compatibility"]) else { return c }
+        if let v = o["compatibility"]?.oneOf(Compatibility.self, Compatibility.allCases) { c.compatibility = v }
         if let v = o["infer"]?.bool() { c.infer = v }
         if let v = o["evolution"]?.oneOf(Evolution.self, Evolution.allCases) { c.evolution = v }
         if let cols = o["columns"], let pairs = cols.pairs() {

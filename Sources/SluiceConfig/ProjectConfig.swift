@@ -196,12 +196,19 @@ public struct FilesSourceConfig: Sendable {
 
 public enum Evolution: String, Sendable, CaseIterable { case evolve, freeze, discard_row, discard_column }
 
+/// Which changes to a pipeline's table schema are accepted, as a schema registry would say it,
+/// with the table's readers as the consumers: `backward` (readers of the new schema read every row:
+/// added columns must be nullable), `forward` (readers written against an earlier version keep
+/// working: no column changes type), `full` (both), `none` (no check).
+public enum Compatibility: String, Sendable, CaseIterable { case none, backward, forward, full }
+
 public struct SchemaConfig: Sendable {
     public var declared = Schema()
     /// strptime formats per date/timestamp column.
     public var formats: [String: String] = [:]
     public var infer = true
     public var evolution: Evolution = .evolve
+    public var compatibility: Compatibility = .none
     /// Foreign keys for SQL sinks that create their table: column → `table(column)`.
     public var references: [String: String] = [:]
     public init() {}

@@ -156,7 +156,7 @@ final class PipelineRunner: @unchecked Sendable {
         let sink = try Self.makeSink(config, fullRefresh: options.fullRefresh)
 
         if options.dryRun {
-            let state = options.fullRefresh || replaces ? [:] : try store.loadState(pipeline: config.name).merging(try await sinkStateIfPresent(sink, context), uniquingKeysWith: { _, b in b })
+            let state = options.fullRefresh || replaces ? [:] : try await Self.savedState(config, sink: sink, store: store, context: context)
             let units = try await source.plan(state: state, context: context)
             record.unitsDone = units.count
             record.error = nil
@@ -212,8 +212,9 @@ final class PipelineRunner: @unchecked Sendable {
         }
         let history = config.quality.contains { if case .rowCount = $0.check { true } else { false } }
             ? try store.runs(pipeline: config.name, limit: 50).filter { $0.status == .succeeded }.map(\.recordsWritten) : []
+        let registered = try store.schemaVersions(pipeline: config.name).last.map { ($0.version, $0.schema) }
         var writer = UnitWriter(runner: self, source: source, sink: sink, context: context, round: round?.id, quality: quality,
-                                lastUnit: wholeRun?.id ?? units.last?.id, history: history)
+                                lastUnit: wholeRun?.id ?? units.last?.id, history: history, registered: registered)
         do {
             while let message = await channel.receive() {
                 guard try await writer.handle(message, record: &record) else { break }
@@ -269,7 +270,12 @@ final class PipelineRunner: @unchecked Sendable {
         try store.clearState(pipeline: config.name, keys: keys + [Self.roundKey])
     }
 
-    private func sinkStateIfPresent(_ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
+    /// The positions a run would start from, read without creating anything (a dry run, `schema diff`).
+    static func savedState(_ config: PipelineConfig, sink: any Sink, store: StateStore, context: RunContext) async throws -> [String: String] {
+        try store.loadState(pipeline: config.name).merging(try await sinkStateIfPresent(config, sink, context), uniquingKeysWith: { _, b in b })
+    }
+
+    private static func sinkStateIfPresent(_ config: PipelineConfig, _ sink: any Sink, _ context: RunContext) async throws -> [String: String] {
         // Only SQL sinks hold state, and a dry run must not create a SQLite database.
         switch config.sink {
         case .sqlite(let c) where FileManager.default.fileExists(atPath: context.resolve(c.path)): break

@@ -23,6 +23,10 @@ public final class StateStore: @unchecked Sendable {
                 PRIMARY KEY (run_id, pipeline));
             CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, started_at);
             """)
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS schema_versions (pipeline TEXT NOT NULL, version INTEGER NOT NULL, schema TEXT NOT NULL,
+                run_id TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (pipeline, version));
+            """)
         // Quality results came later; older state stores get the column.
         if try !db.query("PRAGMA table_info(runs)").contains(where: { $0[1].text == "quality" }) {
             try db.execute("ALTER TABLE runs ADD COLUMN quality TEXT")
@@ -75,6 +79,46 @@ public final class StateStore: @unchecked Sendable {
                       .string(run.failedUnits.isEmpty ? "[]" : JSONSupport.encode(run.failedUnits)),
                       run.quality.isEmpty ? .null : .string(JSONSupport.encode(run.quality))])
         }
+    }
+
+    /// The versions of a pipeline's table schema, oldest first: each time a run changed it.
+    public func schemaVersions(pipeline: String) throws -> [(version: Int, schema: Schema, runID: String, createdAt: String)] {
+        try locked {
+            try db.query("SELECT version, schema, run_id, created_at FROM schema_versions WHERE pipeline = ? ORDER BY version",
+                         [.string(pipeline)]).map { r in
+                let version: Int = if case .int64(let v) = r[0] { Int(v) } else { 0 }
+                return (version, Self.decodeSchema(r[1].text), r[2].text, r[3].text)
+            }
+        }
+    }
+
+    /// Records `schema` as the pipeline's next version (if it differs from the latest); returns its number.
+    @discardableResult
+    public func recordSchema(pipeline: String, _ schema: Schema, runID: String) throws -> Int {
+        let versions = try schemaVersions(pipeline: pipeline)
+        if let last = versions.last, last.schema == schema { return last.version }
+        let version = (versions.last?.version ?? 0) + 1
+        try locked {
+            try db.run("INSERT INTO schema_versions (pipeline, version, schema, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                       [.string(pipeline), .int64(Int64(version)), .string(Self.encodeSchema(schema)), .string(runID),
+                        .string(Temporal.formatTimestamp(Temporal.nowMicros()))])
+        }
+        return version
+    }
+
+    /// `[{"name", "type", "nullable", "primary_key"}]`.
+    static func encodeSchema(_ schema: Schema) -> String {
+        "[" + schema.fields.map { f in
+            "{\"name\":\(JSONText.quoted(f.name)),\"type\":\(JSONText.quoted(f.type.description)),\"nullable\":\(f.nullable),\"primary_key\":\(f.primaryKey)}"
+        }.joined(separator: ",") + "]"
+    }
+
+    static func decodeSchema(_ text: String) -> Schema {
+        let items = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []
+        return Schema(items.compactMap { item in
+            guard let name = item["name"] as? String, let type = (item["type"] as? String).flatMap(DataType.init(parsing:)) else { return nil }
+            return Field(name, type, nullable: item["nullable"] as? Bool ?? true, primaryKey: item["primary_key"] as? Bool ?? false)
+        })
     }
 
     public func runs(pipeline: String?, limit: Int) throws -> [PipelineRunRecord] {

@@ -36,9 +36,16 @@ struct UnitWriter {
     let lastUnit: String?
     let history: [Int]
 
+    /// The table schema as the schema history last recorded it: what `schema.compatibility`
+    /// judges changes against, and what a commit that changes it records as the next version.
+    private var recorded: Schema?
+    private var recordedVersion = 0
+
     init(runner: PipelineRunner, source: any Source, sink: any Sink, context: RunContext, round: String? = nil,
-         quality: QualityChecker, lastUnit: String? = nil, history: [Int] = []) {
+         quality: QualityChecker, lastUnit: String? = nil, history: [Int] = [], registered: (version: Int, schema: Schema)? = nil) {
         self.runner = runner
+        recorded = registered?.schema
+        recordedVersion = registered?.version ?? 0
         self.round = round
         self.quality = quality
         self.lastUnit = lastUnit
@@ -106,6 +113,7 @@ struct UnitWriter {
                 try await sink.commit(unit, state: committed)
                 unitOpen = false
                 quality.unitCommitted(unit.id)
+                try recordSchemaVersion()
                 if !sink.storesStateTransactionally { try runner.store.saveState(pipeline: config.name, entries: committed) }
                 await source.acknowledge(entries)
             } catch {
@@ -147,6 +155,25 @@ struct UnitWriter {
     }
 
     private var openUnit: WorkUnit?
+
+    /// Refuses a change the pipeline's `schema.compatibility` does not allow (the unit fails, as under freeze).
+    private func checkCompatibility(from old: Schema, to new: Schema, unit: WorkUnit) throws {
+        let level = config.schema.compatibility
+        guard level != .none else { return }
+        let problems = SchemaChange(from: old, to: new).violations(of: level.rawValue)
+        guard !problems.isEmpty else { return }
+        throw SluiceError(.schema, "the change to the table's schema (version \(recordedVersion)) is not \(level.rawValue)-compatible: \(problems.joined(separator: "; "))",
+                          location: unit.location, fix: "declare the column under schema.columns, or set schema.compatibility to a level that allows it")
+    }
+
+    /// After a commit: the table's schema, if it changed, becomes the next version in the history.
+    private mutating func recordSchemaVersion() throws {
+        guard let current = sinkSchema, context.dryRun == false else { return }
+        let schema = recorded.map { $0.merged(with: current) } ?? current
+        guard schema != recorded else { return }
+        recordedVersion = try runner.store.recordSchema(pipeline: config.name, schema, runID: context.runID)
+        recorded = schema
+    }
     static let maxRatioExceeded = "max_ratio"
     static let qualityFailed = "quality"
 
@@ -207,6 +234,7 @@ struct UnitWriter {
                 }
             }
             for f in config.schema.declared.fields where initial[f.name] == nil { initial.append(f) }
+            if let recorded { try checkCompatibility(from: recorded, to: recorded.merged(with: initial), unit: unit) }
             sinkSchema = initial
             try await sink.prepare(schema: initial, context: context)
             if initial.count == batch.schema.count { return (batch, []) }
@@ -218,6 +246,7 @@ struct UnitWriter {
         switch config.schema.evolution {
         case .evolve:
             let merged = known.merged(with: batch.schema)
+            try checkCompatibility(from: recorded.map { $0.merged(with: known) } ?? known, to: (recorded ?? Schema()).merged(with: merged), unit: unit)
             sinkSchema = merged
             try await sink.prepare(schema: merged, context: context)
             return (batch, [])

@@ -10,7 +10,7 @@ struct SluiceCommand: AsyncParsableCommand {
         abstract: "Moves data from files into SQLite and file lakes, incrementally, with no loss and no duplicates.",
         discussion: "Projects are described in sluice.yaml; start with `sluice init`.",
         version: sluiceVersion,
-        subcommands: [InitCommand.self, ValidateCommand.self, RunCommand.self, StateCommand.self, RunsCommand.self, InspectCommand.self, ProfileCommand.self, ReplayCommand.self, DoctorCommand.self]
+        subcommands: [InitCommand.self, ValidateCommand.self, RunCommand.self, StateCommand.self, RunsCommand.self, InspectCommand.self, ProfileCommand.self, ReplayCommand.self, SchemaCommand.self, DoctorCommand.self]
     )
 }
 

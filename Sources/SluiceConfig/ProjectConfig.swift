@@ -256,7 +256,8 @@ public struct QualityRule: Sendable {
     public enum Check: Sendable {
         /// Record-level: each record passes or fails.
         case notNull(String)
-        case unique([String])
+        /// `againstSink`: keys already in the sink's table count as seen (`scope: sink`).
+        case unique([String], againstSink: Bool)
         case range(String, min: Value?, max: Value?)
         case pattern(String, regex: String)
         case acceptedValues(String, [Value])
@@ -282,7 +283,7 @@ public struct QualityRule: Sendable {
     public var field: String? {
         switch check {
         case .notNull(let f), .range(let f, _, _), .pattern(let f, _), .acceptedValues(let f, _), .completeness(let f, _), .freshness(let f, _): f
-        case .unique(let fields): fields.joined(separator: ",")
+        case .unique(let fields, _): fields.joined(separator: ",")
         case .expression, .rowCount: nil
         }
     }

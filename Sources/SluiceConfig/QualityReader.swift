@@ -27,12 +27,14 @@ enum QualityReader {
                     rules += fields.map { QualityRule(name: name, check: .notNull($0), severity: severity(o)) }
                 }
             case "unique":
-                if case .mapping = body.node, let o = body.object(allowed: ["fields", "field", "severity"]) {
+                if case .mapping = body.node, let o = body.object(allowed: ["fields", "field", "scope", "severity"]) {
                     let fields = o["fields"]?.strings() ?? o["field"]?.string().map { [$0] } ?? []
                     if fields.isEmpty { body.problem("\(body.path): name the key fields (fields: [a, b])") }
-                    rules.append(QualityRule(name: name, check: .unique(fields), severity: severity(o)))
+                    let scope = o["scope"]?.string() ?? "run"
+                    if !["run", "sink"].contains(scope) { o["scope"]?.problem("\(body.path).scope: run (this run's records) or sink (also the keys already loaded)") }
+                    rules.append(QualityRule(name: name, check: .unique(fields, againstSink: scope == "sink"), severity: severity(o)))
                 } else if let fields = body.strings(), !fields.isEmpty {
-                    rules.append(QualityRule(name: name, check: .unique(fields)))
+                    rules.append(QualityRule(name: name, check: .unique(fields, againstSink: false)))
                 }
             case "range":
                 guard let o = body.object(allowed: ["field", "min", "max", "severity"]), let field = o.required("field")?.string() else { continue }

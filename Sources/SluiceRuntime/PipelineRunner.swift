@@ -202,6 +202,12 @@ final class PipelineRunner: @unchecked Sendable {
         if wholeRun != nil { logger.info("Run-level quality rules: the \(units.count) units commit together at the end.") }
         let channel = BoundedChannel<Message>(capacity: options.queueDepth)
         let quality = QualityChecker(rules: config.quality)
+        for (index, rule) in config.quality.enumerated() {
+            guard case .unique(let fields, againstSink: true) = rule.check, !replaces else { continue }
+            let keys = try await SinkTable.distinct(fields, in: config.sink, project: project) ?? []
+            quality.seed(rule: index, keys: keys)
+            logger.info("unique: keys already in the sink count as seen.", metadata: ["keys": "\(keys.count)"])
+        }
         let producer = Task { [units] in
             if let wholeRun {
                 await self.produce(units, asOne: wholeRun, source: source, context: context, quality: quality, channel: channel)

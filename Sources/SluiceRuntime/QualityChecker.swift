@@ -49,6 +49,21 @@ final class QualityChecker: @unchecked Sendable {
         results = rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }
     }
 
+    /// Keys already in the sink count as seen by a `unique` rule with `scope: sink`: each row as
+    /// the rule's fields' values.
+    func seed(rule index: Int, keys rows: [[Value]]) {
+        lock.lock()
+        defer { lock.unlock() }
+        func isInteger(_ row: [Value]) -> Bool { if row.count == 1, case .int64 = row[0] { true } else { false } }
+        if rows.allSatisfy(isInteger) {
+            var set = Int64Set(capacity: rows.count)
+            for r in rows { if case .int64(let v) = r[0] { set.insert(v) } }
+            intKeys[index] = set
+        }
+        // Text keys too: a batch may type the key column otherwise than the table does.
+        keys[index] = Set(rows.map { $0.map(\.text).joined(separator: "\u{1F}") })
+    }
+
     private func fresh() -> Pending { Pending(results: rules.map { RuleResult(rule: $0.name, field: $0.field, severity: $0.severity.rawValue) }) }
 
     var isEmpty: Bool { rules.isEmpty }
@@ -98,7 +113,7 @@ final class QualityChecker: @unchecked Sendable {
         case .notNull(let f):
             guard let c = batch[f] else { return (Array(0..<n), { _ in "\(f) is missing" }) }
             return (c.nullCount == 0 ? [] : (0..<n).filter { c.isNull($0) }, { _ in "\(f) is null" })
-        case .unique(let fields):
+        case .unique(let fields, _):
             let columns = fields.map { batch[$0] }
             func text(_ row: Int) -> String { columns.map { $0.map { $0.value(at: row).text } ?? "" }.joined(separator: ", ") }
             var rows: [Int] = []

@@ -130,6 +130,16 @@ import Testing
         #expect(try query(dir + "/out.db", "SELECT count(*), count(DISTINCT order_id) FROM orders") == [["190", "190"]])
         #expect(Set(try quarantined(dir).map { (($0["record"] as! [String: Any])["order_id"] as! Int) }) == Set(91...100))
 
+        // scope: sink — keys loaded by earlier runs count too.
+        let sinkScope = try makeTemporaryDirectory("quality-unique-sink")
+        try project(sinkScope, quality: "      - unique: { fields: [order_id], scope: sink }")
+        try writeOrders(sinkScope + "/data/a.csv", from: 1, count: 100)
+        #expect(try SluiceProcess.run(["run"], in: sinkScope).status == 0)
+        try writeOrders(sinkScope + "/data/b.csv", from: 91, count: 30)
+        let second = try SluiceProcess.run(["run", "--json"], in: sinkScope)
+        #expect(try RunSummary.parse(second.stdout).pipeline("orders")?.records_rejected == 10)
+        #expect(try query(sinkScope + "/out.db", "SELECT count(*), count(DISTINCT order_id) FROM orders") == [["120", "120"]])
+
         // Four runs of 100 records, then one of 20: a 50% change from their average fails.
         let hist = try makeTemporaryDirectory("quality-rows")
         try project(hist, quality: "      - row_count: { max_change: 50%, window: 3 }", path: "data/in.csv")

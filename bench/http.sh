@@ -33,6 +33,8 @@ SLUICE="$(realpath "${SLUICE:-$REPO/.build/release/sluice}")"
 API="$(dirname "$SLUICE")/sluice-test-api"
 [ -x "$SLUICE" ] && [ -x "$API" ] || { echo "build first: swift build -c release (no $SLUICE or $API)" >&2; exit 1; }
 PY="$BENCH_DIR/.venv/bin/python"
+# shellcheck source=lib/measure.sh
+source "$BENCH_DIR/lib/measure.sh"
 WORK="$BENCH_DIR/out/http"
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$API" --records "$RECORDS" >"$WORK/api.out" 2>&1 &
@@ -60,18 +62,9 @@ declare -A SECS RSS CHECK
 for entry in "${TOOLS[@]}"; do
     IFS='|' read -r tool command output <<<"$entry"
     if [[ "$tool" != sluice ]] && [ ! -x "$PY" ]; then CHECK[$tool]="n/a (bench/setup.sh)"; continue; fi
-    times=(); rss=0
-    for run in $(seq 1 "$RUNS"); do
-        rm -rf "$output" "$WORK/state"
-        /usr/bin/time -f "%e %M" -o "$WORK/time" bash -c "$command" >"$WORK/$tool.log" 2>&1 \
-            || { echo "[bench] $tool failed: $(tail -3 "$WORK/$tool.log")" >&2; CHECK[$tool]=FAILED; break; }
-        read -r secs kb <"$WORK/time"
-        times+=("$secs"); [ "$kb" -gt "$rss" ] && rss=$kb
-        echo "[bench] $tool run $run/$RUNS: ${secs} s" >&2
-    done
-    [ ${#times[@]} -gt 0 ] || continue
-    SECS[$tool]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    RSS[$tool]=$((rss / 1024))
+    measure "$tool" "$RUNS" "$WORK" "rm -rf '$output' '$WORK/state'" "$command" || { CHECK[$tool]=FAILED; continue; }
+    SECS[$tool]=$MEASURED_SECS
+    RSS[$tool]=$MEASURED_RSS_MB
     got=$(python3 -c "import sqlite3; print(sqlite3.connect('$output').execute('SELECT count(*) FROM items').fetchone()[0])" 2>/dev/null || echo 0)
     [ "$got" = "$RECORDS" ] && CHECK[$tool]=ok || CHECK[$tool]="BAD ($got rows)"
 done

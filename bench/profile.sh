@@ -23,6 +23,8 @@ done
 SLUICE="$(realpath "${SLUICE:-$REPO/.build/release/sluice}")"
 [ -x "$SLUICE" ] || { echo "build first: swift build -c release (no $SLUICE)" >&2; exit 1; }
 PY="$BENCH_DIR/.venv/bin/python"
+# shellcheck source=lib/measure.sh
+source "$BENCH_DIR/lib/measure.sh"
 WORK="$BENCH_DIR/out/profile"
 DATA="$BENCH_DIR/out/data-$ROWS"
 mkdir -p "$WORK" "$DATA"
@@ -37,18 +39,10 @@ declare -A SECS RSS OK
 for entry in "${TOOLS[@]}"; do
     IFS='|' read -r tool command <<<"$entry"
     if [[ "$tool" != sluice ]] && [ ! -x "$PY" ]; then OK[$tool]="n/a (bench/setup.sh)"; continue; fi
-    times=(); rss=0
-    for run in $(seq 1 "$RUNS"); do
-        /usr/bin/time -f "%e %M" -o "$WORK/time" bash -c "$command" >"$WORK/$tool.out" 2>"$WORK/$tool.log" \
-            || { echo "[bench] $tool failed: $(tail -3 "$WORK/$tool.log")" >&2; OK[$tool]=FAILED; break; }
-        read -r secs kb <"$WORK/time"
-        times+=("$secs"); [ "$kb" -gt "$rss" ] && rss=$kb
-        echo "[bench] $tool run $run/$RUNS: ${secs} s" >&2
-    done
-    [ ${#times[@]} -gt 0 ] || continue
-    SECS[$tool]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    RSS[$tool]=$((rss / 1024))
-    OK[$tool]=${OK[$tool]:-ok}
+    measure "$tool" "$RUNS" "$WORK" "" "$command" || { OK[$tool]=FAILED; continue; }
+    SECS[$tool]=$MEASURED_SECS
+    RSS[$tool]=$MEASURED_RSS_MB
+    OK[$tool]=ok
 done
 rows=$(python3 -c "import json; print(json.load(open('$WORK/sluice.out'))['rows'])")
 [ "$rows" = "$ROWS" ] || OK[sluice]="BAD ($rows rows)"

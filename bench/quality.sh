@@ -25,6 +25,8 @@ SLUICE="$(realpath "${SLUICE:-$REPO/.build/release/sluice}")"
 [ -x "$SLUICE" ] || { echo "build first: swift build -c release (no $SLUICE)" >&2; exit 1; }
 # shellcheck source=lib/project.sh
 source "$BENCH_DIR/lib/project.sh"
+# shellcheck source=lib/measure.sh
+source "$BENCH_DIR/lib/measure.sh"
 WORK="$BENCH_DIR/out/quality"
 DATA="$BENCH_DIR/out/data-$ROWS"
 mkdir -p "$WORK" "$DATA"
@@ -51,20 +53,13 @@ text = open(path).read().replace("    sink:", rules + "\n    sink:", 1)
 open(path, "w").write(text)
 PY
     fi
-    times=(); rss=0
-    for run in $(seq 1 "$RUNS"); do
-        rm -rf "$WORK/$variant.db" "$WORK/state-$variant"
-        /usr/bin/time -f "%e %M" -o "$WORK/time" "$SLUICE" run -c "$WORK/$variant.yaml" --json >"$WORK/$variant.json" 2>"$WORK/$variant.log" \
-            || { echo "[bench] $variant failed: $(tail -3 "$WORK/$variant.log")" >&2; exit 1; }
-        read -r secs kb <"$WORK/time"
-        times+=("$secs"); [ "$kb" -gt "$rss" ] && rss=$kb
-        echo "[bench] $variant run $run/$RUNS: ${secs} s" >&2
-    done
-    SECS[$variant]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    RSS[$variant]=$((rss / 1024))
+    measure "$variant" "$RUNS" "$WORK" "rm -rf '$WORK/$variant.db' '$WORK/state-$variant'" \
+        "'$SLUICE' run -c '$WORK/$variant.yaml' --json" || exit 1
+    SECS[$variant]=$MEASURED_SECS
+    RSS[$variant]=$MEASURED_RSS_MB
 done
-score=$(python3 -c "import json; print(json.load(open('$WORK/rules.json'))['pipelines'][0]['quality_score'])")
-written=$(python3 -c "import json; print(json.load(open('$WORK/rules.json'))['pipelines'][0]['records_written'])")
+score=$(python3 -c "import json; print(json.load(open('$WORK/rules.out'))['pipelines'][0]['quality_score'])")
+written=$(python3 -c "import json; print(json.load(open('$WORK/rules.out'))['pipelines'][0]['records_written'])")
 echo
 echo "== CSV -> SQLite, $ROWS rows, with and without the nine rule types (median of $RUNS) =="
 printf '%-8s %8s %11s %12s\n' variant seconds rows/s "peak RSS MB"

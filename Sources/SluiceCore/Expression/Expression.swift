@@ -45,9 +45,6 @@ public struct Expression: Sendable, CustomStringConvertible {
     /// Whether `regexp_matches` (and the `pattern` rule) accept `pattern`.
     public static func isValidPattern(_ pattern: String) -> Bool { RegexCache.isValid(pattern) }
 
-    /// Whether `text` matches `pattern` anywhere (false for an invalid pattern).
-    public static func matches(_ text: String, pattern: String) -> Bool { RegexCache.compile(pattern)?.matches(text) ?? false }
-
     /// A compiled pattern, for matching many values.
     public struct Pattern: Sendable {
         private let regex: RegexCache

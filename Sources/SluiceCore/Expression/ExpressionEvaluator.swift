@@ -26,9 +26,10 @@ struct ExpressionEvaluator {
         case .not(let a):
             let c = try bools(a)
             return Column(type: .bool, validity: c.validity, bools: c.bools.map { !$0 })
-        case .binary(.and, let a, let b), .binary(.or, let a, let b):
-            guard case .binary(let op, _, _) = node.kind else { fatalError("unreachable") }
-            return logic(op == .and, try bools(a), try bools(b))
+        case .binary(.and, let a, let b):
+            return logic(true, try bools(a), try bools(b))
+        case .binary(.or, let a, let b):
+            return logic(false, try bools(a), try bools(b))
         case .binary(.concat, let a, let b):
             let (x, y) = (try evaluate(a), try evaluate(b))
             return strings(Self.valid(x, y)) { Self.text(x, $0) + Self.text(y, $0) }

@@ -17,15 +17,14 @@ enum QualityReader {
             switch name {
             case "not_null":
                 // A list of fields, or { fields: […], severity: … }.
-                if case .sequence = body.node {
+                guard case .mapping = body.node else {
                     rules += (body.strings() ?? []).map { QualityRule(name: name, check: .notNull($0)) }
-                } else if case .scalar = body.node {
-                    rules += (body.strings() ?? []).map { QualityRule(name: name, check: .notNull($0)) }
-                } else if let o = body.object(allowed: ["fields", "field", "severity"]) {
-                    let fields = o["fields"]?.strings() ?? o["field"]?.string().map { [$0] } ?? []
-                    if fields.isEmpty { body.problem("\(body.path): name the fields (fields: [a, b])") }
-                    rules += fields.map { QualityRule(name: name, check: .notNull($0), severity: severity(o)) }
+                    continue
                 }
+                guard let o = body.object(allowed: ["fields", "field", "severity"]) else { continue }
+                let fields = o["fields"]?.strings() ?? o["field"]?.string().map { [$0] } ?? []
+                if fields.isEmpty { body.problem("\(body.path): name the fields (fields: [a, b])") }
+                rules += fields.map { QualityRule(name: name, check: .notNull($0), severity: severity(o)) }
             case "unique":
                 if case .mapping = body.node, let o = body.object(allowed: ["fields", "field", "scope", "severity"]) {
                     let fields = o["fields"]?.strings() ?? o["field"]?.string().map { [$0] } ?? []

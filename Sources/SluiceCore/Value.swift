@@ -14,6 +14,24 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
 
     public var isNull: Bool { if case .null = self { true } else { false } }
 
+    /// Whether this value orders before `other`: numbers (and numeric text) as numbers, dates and
+    /// timestamps as instants, anything else as text. For rules and profiles, whose values may
+    /// come typed differently from one batch to the next.
+    public func sorts(before other: Value) -> Bool {
+        func number(_ v: Value) -> Double? {
+            switch v {
+            case .int64(let i): Double(i)
+            case .double(let d): d
+            case .decimal(let u, let s): DecimalText.toDouble(u, scale: s)
+            case .string(let s): Double(s)
+            default: nil
+            }
+        }
+        if let x = number(self), let y = number(other) { return x < y }
+        if case .timestamp(let x)? = converted(to: .timestamp), case .timestamp(let y)? = other.converted(to: .timestamp) { return x < y }
+        return text < other.text
+    }
+
     /// The column type that holds this value (string for null).
     public var dataType: DataType {
         switch self {

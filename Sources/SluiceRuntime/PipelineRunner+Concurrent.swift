@@ -58,19 +58,10 @@ extension PipelineRunner {
                 if current == unit { quality.unitRolledBack(unit.id) }
                 current = unit
                 unitContext.unit = unit.location
-            case .batch(var batch, var rejected, let bytes) where !transforms.isEmpty || !quality.isEmpty:
+            case .batch(let batch, let rejected, let bytes) where !transforms.isEmpty || !quality.isEmpty:
                 do {
-                    for t in transforms {
-                        let (b, r) = try t.apply(batch, context: unitContext)
-                        batch = b
-                        rejected += r
-                    }
-                    if !quality.isEmpty, batch.rowCount > 0, let unit = current {
-                        let (kept, r) = try quality.check(batch, unit: unit.id, context: unitContext)
-                        batch = kept
-                        rejected += r
-                    }
-                    out = .batch(batch, rejected, bytes: bytes)
+                    let (b, r) = try Self.process(batch, rejected, transforms: transforms, quality: quality, unit: current?.id ?? "", context: unitContext)
+                    out = .batch(b, r, bytes: bytes)
                 } catch {
                     // The unit fails as it would have in its reader; its remaining messages are dropped.
                     guard let unit = current else { return true }
@@ -113,8 +104,7 @@ extension PipelineRunner {
     /// All of a run's units as one: named after the units it holds (the same units give the
     /// same name, so a files sink replaces what a failed attempt left), read and committed as one.
     static func wholeRunUnit(_ units: [WorkUnit]) -> WorkUnit {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a over the unit ids
-        for byte in units.map(\.id).joined(separator: "\n").utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let hash = ByteOrder.fnv1a(units.map(\.id).joined(separator: "\n").utf8)
         let size = units.compactMap(\.sizeBytes).reduce(0, +)
         return WorkUnit(id: "run:" + String(hash, radix: 16), location: "\(units.count) units (\(units[0].location) …)", sizeBytes: size)
     }

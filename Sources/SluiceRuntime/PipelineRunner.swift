@@ -313,13 +313,30 @@ final class PipelineRunner: @unchecked Sendable {
         }
     }
 
+    /// A batch through the transforms, then the quality rules (counted under `unit`).
+    static func process(_ batch: RecordBatch, _ rejected: [Rejection], transforms: [any Transform], quality: QualityChecker?,
+                        unit: String, context: RunContext) throws -> (RecordBatch, [Rejection]) {
+        var (batch, rejected) = (batch, rejected)
+        for t in transforms {
+            let (out, r) = try t.apply(batch, context: context)
+            batch = out
+            rejected += r
+        }
+        if let quality, !quality.isEmpty, batch.rowCount > 0 {
+            let (kept, r) = try quality.check(batch, unit: unit, context: context)
+            batch = kept
+            rejected += r
+        }
+        return (batch, rejected)
+    }
+
     /// Reads one unit into `channel`, trying it again from the start on a retryable failure, with
     /// the transforms and then the quality rules applied to each batch (the rules count under
     /// `qualityUnit`, the unit the writer commits: this one, or the whole run it is part of).
     /// Returns false when the pipeline stops (interrupted, or nobody reads the channel).
     func read(_ unit: WorkUnit, source: any Source, context: RunContext, transforms: [any Transform], quality: QualityChecker?,
               qualityUnit: String? = nil, into channel: BoundedChannel<Message>) async -> Bool {
-        let checked = quality.flatMap { $0.isEmpty ? nil : $0 }
+        let checked = quality
         let qualityUnit = qualityUnit ?? unit.id
         var attempt = 1
         while true {
@@ -330,18 +347,8 @@ final class PipelineRunner: @unchecked Sendable {
                 let entries = try await source.read(unit, context: unitContext) { sourceBatch in
                     if self.cancel.isCancelled { throw Interrupted() }
                     for notice in sourceBatch.notices { self.logger.warning("\(notice)", metadata: ["unit": "\(unit.location)"]) }
-                    var batch = sourceBatch.batch
-                    var rejected = sourceBatch.rejected
-                    for t in transforms {
-                        let (out, r) = try t.apply(batch, context: unitContext)
-                        batch = out
-                        rejected += r
-                    }
-                    if let checked, batch.rowCount > 0 {
-                        let (kept, r) = try checked.check(batch, unit: qualityUnit, context: unitContext)
-                        batch = kept
-                        rejected += r
-                    }
+                    let (batch, rejected) = try Self.process(sourceBatch.batch, sourceBatch.rejected, transforms: transforms,
+                                                             quality: checked, unit: qualityUnit, context: unitContext)
                     // A checkpoint may come without rows (a change stream that only moved on).
                     if batch.rowCount > 0 || !rejected.isEmpty || sourceBatch.checkpoint == nil && sourceBatch.notices.isEmpty {
                         guard await channel.send(.batch(batch, rejected, bytes: sourceBatch.bytesRead)) else { throw Interrupted() }

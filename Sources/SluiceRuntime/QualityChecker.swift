@@ -141,7 +141,7 @@ final class QualityChecker: @unchecked Sendable {
             guard let c = batch[f] else { return ([], { _ in "" }) }
             let message: (Int) -> String = { row in
                 let v = c.value(at: row)
-                return low.map { Self.less(v, $0) } == true ? "\(f) \(v.text) is below \(low!.text)" : "\(f) \(v.text) is above \(high?.text ?? "")"
+                return low.map { v.sorts(before: $0) } == true ? "\(f) \(v.text) is below \(low!.text)" : "\(f) \(v.text) is above \(high?.text ?? "")"
             }
             if let bounds = Self.numericBounds(low, high), let values = Self.numbers(c) {
                 return ((0..<n).filter { !c.isNull($0) && (values[$0] < bounds.0 || values[$0] > bounds.1) }, message)
@@ -149,7 +149,7 @@ final class QualityChecker: @unchecked Sendable {
             return ((0..<n).filter { row in
                 guard !c.isNull(row) else { return false }
                 let v = c.value(at: row)
-                return low.map { Self.less(v, $0) } == true || high.map { Self.less($0, v) } == true
+                return low.map { v.sorts(before: $0) } == true || high.map { $0.sorts(before: v) } == true
             }, message)
         case .pattern(let f, let regex):
             guard let c = batch[f] else { return ([], { _ in "" }) }
@@ -222,22 +222,6 @@ final class QualityChecker: @unchecked Sendable {
         }
         guard let l = number(low), let h = number(high) else { return nil }
         return (l ?? -.infinity, h ?? .infinity)
-    }
-
-    /// Numbers compare as numbers, dates and timestamps as instants, anything else as text.
-    static func less(_ a: Value, _ b: Value) -> Bool {
-        func number(_ v: Value) -> Double? {
-            switch v {
-            case .int64(let i): Double(i)
-            case .double(let d): d
-            case .decimal(let u, let s): DecimalText.toDouble(u, scale: s)
-            case .string(let s): Double(s)
-            default: nil
-            }
-        }
-        if let x = number(a), let y = number(b) { return x < y }
-        if case .timestamp(let x)? = a.converted(to: .timestamp), case .timestamp(let y)? = b.converted(to: .timestamp) { return x < y }
-        return a.text < b.text
     }
 
     /// The run-level rules over the committed units and `unit`: the `error` failures (each a

@@ -69,7 +69,7 @@ public final class HTTPSource: Source, @unchecked Sendable {
         var saved: [String: String] = [:], parentOf: [String: [String: Value]] = [:]
         let run = RequestTemplate.parameters(startedAt: context.startedAt)
         for parent in parents {
-            let key = each.fields.map { "\($0)=\(parent[$0]?.text ?? "")" }.joined(separator: ",")
+            let key = Self.parentKey(each, parent)
             guard seen.insert(key).inserted else { continue }
             let id = "http:\(config.url)#\(key)"
             let cursor = config.cursorField == nil ? nil : state["\(Self.cursorKey):\(key)"]
@@ -96,8 +96,13 @@ public final class HTTPSource: Source, @unchecked Sendable {
         let typer = BatchTyper(declared: schemaConfig.declared, formats: schemaConfig.formats)
         let highest = try await readChain(fetcher, request: request, typer: typer, since: cursor ?? config.cursorInitial, parentFields: added, emit: emit)
         guard config.cursorField != nil, let highest else { return [] }
-        let key = config.forEach.map { each in "\(Self.cursorKey):" + each.fields.map { "\($0)=\(fields[$0] ?? "")" }.joined(separator: ",") } ?? Self.cursorKey
+        let key = config.forEach.map { "\(Self.cursorKey):" + Self.parentKey($0, parent) } ?? Self.cursorKey
         return [StateEntry(key: key, value: Self.text(highest))]
+    }
+
+    /// A parent's identity among the units and in the cursor's state key: `team_id=7,season=2024`.
+    static func parentKey(_ each: HTTPSourceConfig.ForEach, _ parent: [String: Value]) -> String {
+        each.fields.map { "\($0)=\(parent[$0]?.text ?? "")" }.joined(separator: ",")
     }
 
     /// One request chain as rendered for its unit.

@@ -219,7 +219,7 @@ struct ExpressionEvaluator {
             for row in 0..<n { out[row] = a.bools[row] == b.bools[row] ? 0 : (b.bools[row] ? -1 : 1) }
         case (.binary, .binary):
             for row in 0..<n where !a.isNull(row) && !b.isNull(row) {
-                out[row] = a.withBytes(at: row) { x in b.withBytes(at: row) { y in Self.compareBytes(x, y) } }
+                out[row] = a.withBytes(at: row) { x in b.withBytes(at: row) { y in Int8(ByteOrder.compare(x, y).signum()) } }
             }
         default:
             break
@@ -249,12 +249,6 @@ struct ExpressionEvaluator {
             }
         }
         return Column(type: .bool, validity: validity, bools: values)
-    }
-
-    static func compareBytes(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Int8 {
-        let common = min(x.count, y.count)
-        for i in 0..<common where x[i] != y[i] { return x[i] < y[i] ? -1 : 1 }
-        return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
     }
 
     /// Dates, timestamps and ISO 8601 text as µs since the epoch.

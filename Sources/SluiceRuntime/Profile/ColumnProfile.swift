@@ -108,7 +108,7 @@ struct ColumnProfile {
                     // Byte order is code point order for UTF-8, so min/max compare bytes.
                     if minText.map({ Self.less(bytes, $0) }) ?? true { minText = Array(bytes) }
                     if maxText.map({ Self.less($0, bytes) }) ?? true { maxText = Array(bytes) }
-                    return HyperLogLog.hash(bytes)
+                    return ByteOrder.fnv1a(bytes)
                 }
                 distinct.add(key)
                 frequent.add(key, column, row, isBytes: isBytes)
@@ -121,8 +121,8 @@ struct ColumnProfile {
 
     /// A batch's smallest and largest value, against the run's.
     private mutating func extremes(_ low: Value, _ high: Value) {
-        if minValue.map({ QualityChecker.less(low, $0) }) ?? true { minValue = low }
-        if maxValue.map({ QualityChecker.less($0, high) }) ?? true { maxValue = high }
+        if minValue.map({ low.sorts(before: $0) }) ?? true { minValue = low }
+        if maxValue.map({ $0.sorts(before: high) }) ?? true { maxValue = high }
     }
 
     /// `n` rows without this column (null).
@@ -183,30 +183,14 @@ struct ColumnProfile {
 }
 
 extension ColumnProfile {
-    static func less(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool { b.withUnsafeBytes { compare(a, $0) < 0 } }
-    static func less(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool { a.withUnsafeBytes { compare($0, b) < 0 } }
-
-    private static func compare(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Int {
-        let common = min(x.count, y.count)
-        if common > 0 {
-            let c = memcmp(x.baseAddress!, y.baseAddress!, common)
-            if c != 0 { return Int(c) }
-        }
-        return x.count - y.count
-    }
+    static func less(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool { b.withUnsafeBytes { ByteOrder.compare(a, $0) < 0 } }
+    static func less(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool { a.withUnsafeBytes { ByteOrder.compare($0, b) < 0 } }
 }
 
 /// HyperLogLog with 2^14 registers (about 0.8% standard error), over 64-bit hashes.
 struct HyperLogLog {
     private static let p = 14
     private var registers = [UInt8](repeating: 0, count: 1 << p)
-
-    /// A well-mixed 64-bit hash of bytes (FNV-1a, then a SplitMix64 finaliser).
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return h
-    }
 
     @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
         var z = x &+ 0x9E37_79B9_7F4A_7C15

@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // C libraries from Debian, linked through module maps (scripts/setup installs the -dev packages).
@@ -32,7 +36,7 @@ let package = Package(
         .target(name: "SluiceFormats", dependencies: ["SluiceCore", "CZlib", "CZstd", "CSnappy", "CShims"]),
         .target(name: "SluiceConfig", dependencies: ["SluiceCore", "Yams"]),
         .target(name: "SluiceConnectors", dependencies: [
-            "SluiceCore", "SluiceFormats", "SluiceConfig", "CSQLite",
+            "SluiceCore", "SluiceFormats", "SluiceConfig", "CSQLite", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -44,6 +48,20 @@ let package = Package(
             "SluiceCore", "SluiceFormats", "SluiceConfig", "SluiceConnectors", "CSQLite",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        // `sluice serve`: webhook endpoints, /metrics, health, continuous and scheduled pipelines.
+        .target(name: "SluiceServer", dependencies: [
+            "SluiceCore", "SluiceConfig", "SluiceConnectors", "SluiceRuntime",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
         .target(name: "Sluice", dependencies: [
             "SluiceCore", "SluiceFormats", "SluiceConfig", "SluiceConnectors", "SluiceRuntime",
@@ -57,10 +75,10 @@ let package = Package(
             "CZlib",
         ]),
         .executableTarget(name: "sluice", dependencies: [
-            "Sluice",
+            "Sluice", "SluiceServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "CSQLite"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceServer", "CSQLite"]),
     ]
 )

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything bench/run.sh needs: a venv at bench/.venv with the peer
-# tools, plus the sqlite3 CLI and GNU time. Idempotent: re-running only installs
-# what is missing. A peer that fails to install is reported and skipped; the
-# run script marks it "n/a".
+# tools, plus the sqlite3 CLI, GNU time and wrk (the HTTP load generator of
+# bench/serve.sh). Idempotent: re-running only installs what is missing. A peer
+# that fails to install is reported and skipped; the run script marks it "n/a".
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +39,10 @@ if [ ! -x /usr/bin/time ]; then
     log "installing GNU time"
     apt_install time || log "WARNING: /usr/bin/time could not be installed; run.sh needs it"
 fi
+if ! command -v wrk >/dev/null 2>&1; then
+    log "installing wrk"
+    apt_install wrk || log "WARNING: wrk could not be installed; serve.sh needs it"
+fi
 
 # ---- python venv -------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
@@ -66,6 +70,9 @@ PEERS=(
     "adbc-driver-postgresql|import adbc_driver_postgresql.dbapi"
     "dlt[postgres,parquet]|import dlt, psycopg2, pyarrow"
     "connectorx|import connectorx"
+    "fastapi|import fastapi"
+    "uvicorn|import uvicorn"
+    "pydantic|import pydantic"
 )
 
 failed=()
@@ -93,7 +100,7 @@ fi
 "$PY" - <<'PYEOF' >&2 || true
 import importlib
 for mod in ["pyarrow", "adbc_driver_manager", "adbc_driver_sqlite", "adbc_driver_postgresql", "pandas", "duckdb", "polars",
-            "dlt", "sqlalchemy", "psycopg2", "connectorx"]:
+            "dlt", "sqlalchemy", "psycopg2", "connectorx", "fastapi", "uvicorn", "pydantic"]:
     try:
         m = importlib.import_module(mod)
         print(f"[setup]   {mod:22s} {getattr(m, '__version__', '?')}")

@@ -2,7 +2,7 @@ import Foundation
 import SluiceCore
 
 /// The connector types the contract names that this version does not provide yet, with a word on each.
-let plannedSourceTypes = ["webhook", "sqlite", "kafka"]
+let plannedSourceTypes = ["sqlite", "kafka"]
 let plannedSinkTypes = ["kafka"]
 
 enum SourceReader {
@@ -16,11 +16,12 @@ enum SourceReader {
         case "files": return readFiles(node).map { .files($0) }
         case "postgres": return readPostgres(node).map { .postgres($0) }
         case "http": return readHTTP(node).map { .http($0) }
+        case "webhook": return WebhookReader.read(node).map { .webhook($0) }
         default:
             if plannedSourceTypes.contains(type) {
-                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files, postgres, http)")
+                typeNode.problem("\(typeNode.path): source type '\(type)' is not available in this version of sluice (available: files, postgres, http, webhook)")
             } else {
-                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files", "postgres", "http"] + plannedSourceTypes))
+                typeNode.problem("\(typeNode.path): unknown source type '\(type)'" + Spelling.didYouMean(type, ["files", "postgres", "http", "webhook"] + plannedSourceTypes))
             }
             return nil
         }

@@ -79,6 +79,7 @@ public enum ConfigLoader {
             }
             checkGraph(edges, pairs: pairs, context: root.context)
             checkFanOut(pipelines, pairs: pairs, context: root.context)
+            checkWebhooks(pipelines, pairs: pairs, context: root.context)
         }
         return ProjectConfig(file: file, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, state: state,
                              pipelines: pipelines, masker: SecretMasker(secrets: root.context.interpolator.secrets))
@@ -152,9 +153,11 @@ public enum ConfigLoader {
                 o["sink"]?.problem("\(name).sink.mode: replicate applies change events and needs a CDC source (type: postgres, mode: cdc)")
             }
         }
-        return PipelineConfig(name: name, dependsOn: o["depends_on"]?.strings() ?? [], schedule: o["schedule"]?.string(),
-                              source: source, schema: schema, transforms: transforms, quality: quality, onError: onError, sink: sink,
-                              retry: pipelineRetry, batchRows: pipelineBatch.0, batchBytes: pipelineBatch.1)
+        var pipeline = PipelineConfig(name: name, dependsOn: o["depends_on"]?.strings() ?? [], schedule: o["schedule"]?.string(),
+                                      source: source, schema: schema, transforms: transforms, quality: quality, onError: onError, sink: sink,
+                                      retry: pipelineRetry, batchRows: pipelineBatch.0, batchBytes: pipelineBatch.1)
+        pipeline.timezone = o["timezone"]?.string()
+        return pipeline
     }
 
     static func readOnError(_ node: ConfigNode) -> OnErrorConfig {
@@ -188,6 +191,24 @@ public enum ConfigLoader {
             }
             if case .files = parent.sink {
                 context.problem("\(p.name).source.for_each: the parents are read from \(each.pipeline)'s sink, which must be a sqlite or postgres table", at: at)
+            }
+        }
+    }
+
+    /// Each webhook endpoint needs a path of its own, and its records arrive when they are pushed,
+    /// not on a schedule.
+    static func checkWebhooks(_ pipelines: [PipelineConfig], pairs: [(key: String, keyMark: Mark?, value: ConfigNode)], context: ConfigContext) {
+        let marks = Dictionary(pairs.map { ($0.key, $0.keyMark) }, uniquingKeysWith: { a, _ in a })
+        var paths: [String: String] = [:]
+        for p in pipelines {
+            guard case .webhook(let w) = p.source else { continue }
+            let at = marks[p.name] ?? nil
+            if let other = paths[w.path] {
+                context.problem("\(p.name).source.path: \(w.path) is already the path of pipeline \(other)", at: at)
+            }
+            paths[w.path] = p.name
+            if p.schedule != nil {
+                context.problem("\(p.name).schedule: a webhook pipeline delivers records as they arrive under sluice serve; remove the schedule", at: at)
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A 5-field cron expression (`minute hour day-of-month month day-of-week`), checked when the project
 /// is validated so a typo fails before `sluice serve` would have to run it. Fields take `*`, values,
 /// ranges `a-b`, steps `*/n` and `a-b/n`, and lists `a,b`; months and weekdays also take names.
@@ -29,6 +31,19 @@ public struct CronExpression: Sendable, Equatable {
         daysOfMonth = sets[2]
         months = sets[3]
         daysOfWeek = Set(sets[4].map { $0 % 7 })   // 7 is Sunday too
+    }
+
+    /// Whether the expression fires in the minute that contains `date`, read in `timeZone`. As in
+    /// cron, when both day fields are restricted a day matching either one fires.
+    public func matches(_ date: Date, in timeZone: TimeZone = TimeZone(identifier: "UTC")!) -> Bool {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents([.minute, .hour, .day, .month, .weekday], from: date)
+        guard let minute = c.minute, let hour = c.hour, let day = c.day, let month = c.month, let weekday = c.weekday else { return false }
+        guard minutes.contains(minute), hours.contains(hour), months.contains(month) else { return false }
+        let dayOfMonth = daysOfMonth.contains(day), dayOfWeek = daysOfWeek.contains(weekday - 1)
+        let domRestricted = daysOfMonth.count < 31, dowRestricted = daysOfWeek.count < 7
+        return domRestricted && dowRestricted ? dayOfMonth || dayOfWeek : dayOfMonth && dayOfWeek
     }
 
     static func expand(_ part: String, _ field: (name: String, range: ClosedRange<Int>, names: [String])) throws -> Set<Int> {

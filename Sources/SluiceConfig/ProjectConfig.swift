@@ -30,6 +30,8 @@ public struct PipelineConfig: Sendable {
     /// (they stay in cache and the two stages overlap better) and half the memory.
     public var batchRows: Int
     public var batchBytes: Int
+    /// The time zone `schedule` is read in (IANA name); UTC when nil.
+    public var timezone: String? = nil
 }
 
 public struct RetryConfig: Sendable {
@@ -45,10 +47,54 @@ public enum SourceConfig: Sendable {
     case files(FilesSourceConfig)
     case postgres(PostgresSourceConfig)
     case http(HTTPSourceConfig)
+    case webhook(WebhookSourceConfig)
 
     public var type: String {
-        switch self { case .files: "files" case .postgres: "postgres" case .http: "http" }
+        switch self { case .files: "files" case .postgres: "postgres" case .http: "http" case .webhook: "webhook" }
     }
+}
+
+/// `type: webhook`: records pushed to `sluice serve` over HTTP, acknowledged once they are on disk.
+public struct WebhookSourceConfig: Sendable {
+    public enum Auth: Sendable, Equatable {
+        /// Any of `keys` in `header`; several keys let a key be rotated without downtime.
+        case apiKey(header: String, keys: [String])
+        /// HMAC-SHA256 of `<timestamp>.<raw body>` with any of `secrets`, hex in `signatureHeader`
+        /// (`sha256=` prefix optional, several comma-separated signatures allowed); the Unix-seconds
+        /// timestamp in `timestampHeader` must be within `tolerance` of the server's clock.
+        case hmacSHA256(secrets: [String], signatureHeader: String, timestampHeader: String, tolerance: Double)
+    }
+
+    /// What a request with some invalid records does with the valid ones.
+    public enum OnInvalid: String, Sendable, CaseIterable {
+        /// Store the valid records; answer 422 listing the invalid ones (and how many were accepted).
+        case accept_valid
+        /// Store nothing; answer 422 listing the invalid ones.
+        case reject_all
+    }
+
+    public var path: String
+    public var auth: Auth?
+    /// Largest request body accepted (413 beyond). Default 1 MiB.
+    public var maxBody = 1 << 20
+    /// Where the spool lives. Default `.sluice/spool/<pipeline>` next to the project file.
+    public var spoolPath: String?
+    /// Spooled, not yet delivered bytes (and records, when set) beyond which requests get 429
+    /// (503 while the sink is down). Default 1 GiB.
+    public var spoolMaxBytes: Int64 = 1 << 30
+    public var spoolMaxRecords: Int64?
+    /// Spool segment size: a segment is deleted once everything in it is committed to the sink.
+    public var segmentBytes: Int64 = 64 << 20
+    /// The header naming a request's idempotency key, and how long a key is remembered.
+    public var idempotencyHeader = "Idempotency-Key"
+    public var idempotencyRetention = 86_400.0
+    /// Requests handled at once on this endpoint; more get 503 with Retry-After.
+    public var maxConcurrency = 1024
+    /// A request whose body takes longer than this to arrive gets 408.
+    public var bodyTimeout = 30.0
+    public var onInvalid = OnInvalid.accept_valid
+
+    public init(path: String) { self.path = path }
 }
 
 /// `type: http`: a REST API read page by page.

@@ -19,6 +19,9 @@ public final class JSONDocumentReader {
     private var state: State = .start
     private var recordIndex = 0
     private let maxRecordBytes: Int
+    /// Records are numbered 1, 2, 3 … instead of by the line they start on (a request body, where
+    /// the caller thinks of the array's elements).
+    public var originIsIndex = false
 
     private enum State { case start, inArray, single, done }
 
@@ -146,7 +149,7 @@ public final class JSONDocumentReader {
                 }
                 guard let (elementStart, end) = step else { state = .done; break }
                 recordIndex += 1
-                let lineOfRecord = lineNumber(at: elementStart)
+                let lineOfRecord = originIsIndex ? recordIndex : lineNumber(at: elementStart)
                 do {
                     try buffer.withUnsafeBytes { p in
                         try assembler.appendObject(UnsafeRawBufferPointer(rebasing: p[elementStart..<end]))

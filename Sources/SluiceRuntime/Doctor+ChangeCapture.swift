@@ -43,33 +43,59 @@ extension Doctor {
         return findings
     }
 
-    /// Slot lag (bytes of WAL not yet confirmed, and how old the oldest waiting transaction is),
-    /// WAL the slot holds on the server, whether it is in use; and other Sluice slots nobody uses.
-    static func slotHealth(_ db: PostgresClient, slot: String, pipeline: String) async throws -> (Bool, String, String?) {
+    /// A replication slot's state: WAL not yet confirmed (and how old its oldest transaction is),
+    /// WAL held on the server, whether a reader is connected, and the server's wal_status.
+    public struct SlotStatus: Sendable {
+        public var lagBytes: Int64
+        public var lagSeconds: Double?
+        public var retainedBytes: Int64
+        public var active: Bool
+        public var walStatus: String
+    }
+
+    static func slotStatus(_ db: PostgresClient, slot: String) async throws -> SlotStatus? {
         let rows = try await db.rows("""
             SELECT plugin::text, active::text, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint::text,
                    (pg_current_wal_lsn() - restart_lsn)::bigint::text, coalesce(wal_status, '')
             FROM pg_replication_slots WHERE slot_name = $1
             """, [slot])
-        guard let row = rows.first else {
-            return (true, "slot \(slot) does not exist yet; the first run creates it", nil)
-        }
-        let lag = Int64(row[2] ?? "0") ?? 0, retained = Int64(row[3] ?? "0") ?? 0
-        var seconds: Double?
-        if lag > 0 {
+        guard let row = rows.first else { return nil }
+        var status = SlotStatus(lagBytes: Int64(row[2] ?? "0") ?? 0, lagSeconds: nil, retainedBytes: Int64(row[3] ?? "0") ?? 0,
+                                active: row[1] == "true", walStatus: row[4] ?? "")
+        if status.lagBytes > 0 {
             // The oldest transaction still waiting in the slot, read without consuming it.
             let first = try await db.rows("""
                 SELECT data FROM pg_logical_slot_peek_changes($1, NULL, 1, 'format-version', '2', 'include-timestamp', '1', 'include-transaction', '1')
                 """, [slot]).first?.first ?? nil
             if let first, let change = try? first.withCString({ p in try Wal2JSONChange.parse(UnsafeRawBufferPointer(start: p, count: strlen(p))) }),
                let ts = change.timestamp, let micros = TextParsing.withBytes(ts, { TextParsing.timestamp($0) }) {
-                seconds = max(0, Double(Temporal.nowMicros() - micros) / 1e6)
+                status.lagSeconds = max(0, Double(Temporal.nowMicros() - micros) / 1e6)
             }
+        } else {
+            status.lagSeconds = 0
         }
+        return status
+    }
+
+    /// The slot of a CDC pipeline, for `/metrics` under `sluice serve`; nil when it cannot be read.
+    public static func slotStatus(pipeline: String, _ c: PostgresSourceConfig) async -> SlotStatus? {
+        guard let endpoint = try? PostgresEndpoint(url: c.url) else { return nil }
+        return try? await PostgresClient.using(endpoint, component: "source postgres cdc") { db in
+            try await slotStatus(db, slot: c.slot ?? "sluice_\(pipeline)")
+        }
+    }
+
+    /// The slot's lag and WAL as a doctor finding: lagging past `slotLagLimit`, or lost.
+    static func slotHealth(_ db: PostgresClient, slot: String, pipeline: String) async throws -> (Bool, String, String?) {
+        guard let status = try await slotStatus(db, slot: slot) else {
+            return (true, "slot \(slot) does not exist yet; the first run creates it", nil)
+        }
+        let lag = status.lagBytes, retained = status.retainedBytes
+        let seconds = lag > 0 ? status.lagSeconds : nil
         var message = "slot \(slot): \(byteText(lag)) of changes waiting"
         if let seconds { message += String(format: " (oldest %.0f s)", seconds) }
-        message += ", \(byteText(retained)) of WAL held on the server, \(row[1] == "true" ? "in use now" : "idle between runs")"
-        if row[4] == "lost" {
+        message += ", \(byteText(retained)) of WAL held on the server, \(status.active ? "in use now" : "idle between runs")"
+        if status.walStatus == "lost" {
             return (false, message + "; the server dropped the WAL it needed (wal_status lost)",
                     "sluice state reset \(pipeline) and drop the slot: SELECT pg_drop_replication_slot('\(slot)') — the next run takes a new snapshot")
         }

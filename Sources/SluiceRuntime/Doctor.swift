@@ -37,6 +37,11 @@ public enum Doctor {
             return [Finding(pipeline: p.name, component: "source http", ok: ok, message: message, fix: fix)]
         case .postgres(let c) where c.mode == .cdc:
             return await changeCapture(p.name, c)
+        case .webhook(let c):
+            let dir = SpoolSource.directory(c, pipeline: p.name, context: context)
+            var finding = writableDirectory(p.name, "source webhook", dir + "/x")
+            if finding.ok { finding.message = "spool \(dir) is writable; served at POST \(c.path) by sluice serve" + (c.auth == nil ? " (no auth: anyone who reaches the port may post)" : "") }
+            return [finding]
         case .postgres(let c):
             return [await postgres(p.name, "source postgres", url: c.url) { db in
                 if let table = c.table {

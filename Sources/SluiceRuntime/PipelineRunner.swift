@@ -28,8 +28,9 @@ final class PipelineRunner: @unchecked Sendable {
     let cancel: CancellationFlag
     let progress: RunProgress
     let logger: Logger
-    /// Reads instead of the configured source (`sluice replay`).
+    /// Reads instead of the configured source (`sluice replay`, `sluice serve`'s spool).
     var sourceOverride: (any Source)?
+    var metrics: PipelineMetrics { PipelineMetrics.of(config.name, source: config.source.type) }
 
     init(config: PipelineConfig, project: ProjectConfig, store: StateStore, runID: String, options: RunOptions,
          cancel: CancellationFlag, progress: RunProgress, logger: Logger) {
@@ -68,18 +69,21 @@ final class PipelineRunner: @unchecked Sendable {
         case .http: "url"
         case .postgres: "table"
         case .files: "file"
+        case .webhook: "path"
         }
     }
 
     func run() async -> PipelineRunRecord {
         var record = PipelineRunRecord(runID: runID, pipeline: config.name)
         let started = Date()
+        var errorType: String?
         do {
             try await execute(&record)
         } catch {
             let e = SluiceError.wrap(error, kind: .internal, pipeline: config.name)
             record.status = cancel.isCancelled ? .interrupted : .failed
             record.error = project.masker.mask(e.description)
+            errorType = "\(e.kind)"
         }
         if record.status == .succeeded, !record.failedUnits.isEmpty {
             record.status = .failed
@@ -88,6 +92,7 @@ final class PipelineRunner: @unchecked Sendable {
                 + "the others were committed and the next run retries only the failed ones. First: \(record.failedUnits[0].unit): \(record.failedUnits[0].error)"
         }
         record.durationSeconds = Date().timeIntervalSince(started)
+        if !options.dryRun { metrics.finished(record, errorType: errorType ?? (record.failedUnits.isEmpty ? nil : "unit")) }
         progress.finish(config.name)
         if !options.dryRun { try? store.record(record) }
         return record
@@ -114,6 +119,7 @@ final class PipelineRunner: @unchecked Sendable {
         case .postgres(let c) where c.mode == .cdc: try PostgresChangeSource(config: c)
         case .postgres(let c): try PostgresSource(config: c, schema: config.schema)
         case .http(let c): HTTPSource(config: c, schema: config.schema, retry: config.retry, parents: parents)
+        case .webhook(let c): SpoolSource(config: c, schema: config.schema)
         }
     }
 

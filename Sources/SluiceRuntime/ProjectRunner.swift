@@ -82,3 +82,14 @@ public struct ProjectRunner: Sendable {
     /// The state store of the project, for `sluice state` and `sluice runs`.
     public func openStore() throws -> StateStore { try StateStore(path: resolve(project.state)) }
 }
+
+extension ProjectRunner {
+    /// One run of one pipeline, without its dependencies, reading from `source` when given
+    /// (`sluice serve` delivers a webhook spool it holds open itself).
+    public func runPipeline(_ pipeline: PipelineConfig, source: (any Source)? = nil, store: StateStore) async -> PipelineRunRecord {
+        let runner = PipelineRunner(config: pipeline, project: project, store: store, runID: Self.newRunID(), options: options,
+                                    cancel: cancel, progress: progress, logger: logger)
+        runner.sourceOverride = source
+        return await runner.run()
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import SluiceConfig
 import SluiceConnectors
 import SluiceCore
@@ -57,6 +58,7 @@ struct UnitWriter {
     }
 
     private var config: PipelineConfig { runner.config }
+    private var metrics: PipelineMetrics { runner.metrics }
 
     /// Handles one message; returns false when the pipeline must stop.
     mutating func handle(_ message: PipelineRunner.Message, record: inout PipelineRunRecord) async throws -> Bool {
@@ -77,8 +79,11 @@ struct UnitWriter {
             unitRead += batch.rowCount + rejected.count
             runner.progress.add(config.name, records: batch.rowCount + rejected.count, bytes: bytes)
             do {
+                let started = ContinuousClock.now
                 let (conformed, schemaRejected) = try await conform(batch, unit: unit)
                 let sinkRejected = try await sink.write(conformed)
+                metrics.writeDuration.record(duration: ContinuousClock.now - started)
+                metrics.batchSize.record(batch.rowCount)
                 unitWritten += conformed.rowCount - sinkRejected.count
                 try reject(rejected + schemaRejected + sinkRejected, unit: unit)
             } catch {
@@ -110,7 +115,9 @@ struct UnitWriter {
                 }
                 var committed = entries
                 if isFinal, let round { committed.append(StateEntry(key: PipelineRunner.donePrefix + unit.id, value: round)) }
+                let started = ContinuousClock.now
                 try await sink.commit(unit, state: committed)
+                metrics.commitDuration.record(duration: ContinuousClock.now - started)
                 unitOpen = false
                 quality.unitCommitted(unit.id)
                 try recordSchemaVersion()
@@ -119,6 +126,9 @@ struct UnitWriter {
             } catch {
                 return await fail(unit, error, record: &record)
             }
+            metrics.read.increment(by: unitRead)
+            metrics.written.increment(by: unitWritten)
+            metrics.rejected.increment(by: unitRejected)
             totalRead += unitRead
             totalRejected += unitRejected
             record.recordsRead += unitRead

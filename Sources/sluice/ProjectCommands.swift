@@ -20,6 +20,7 @@ struct ValidateCommand: AsyncParsableCommand {
             case .postgres(let c) where c.mode == .cdc: "postgres cdc \(c.tables.joined(separator: ", ")) (slot \(c.slot ?? "?"))"
             case .postgres(let c): "postgres \(c.table ?? "query") (\(c.mode.rawValue))"
             case .http(let h): "http \(h.method) \(h.url) (\(h.pagination.type.rawValue) pagination)"
+            case .webhook(let w): "webhook POST \(w.path)" + (w.auth == nil ? " (no auth)" : "")
             }
             let sink: String = switch p.sink {
             case .sqlite(let s): "sqlite \(s.path) table \(s.table) (\(s.mode.rawValue))"

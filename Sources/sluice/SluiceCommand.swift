@@ -7,10 +7,10 @@ import Sluice
 struct SluiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
-        abstract: "Moves data from files into SQLite and file lakes, incrementally, with no loss and no duplicates.",
+        abstract: "Moves data from files, APIs, PostgreSQL and webhooks into SQLite, PostgreSQL and file lakes, incrementally, with no loss and no duplicates.",
         discussion: "Projects are described in sluice.yaml; start with `sluice init`.",
         version: sluiceVersion,
-        subcommands: [InitCommand.self, ValidateCommand.self, RunCommand.self, StateCommand.self, RunsCommand.self, InspectCommand.self, ProfileCommand.self, ReplayCommand.self, SchemaCommand.self, DoctorCommand.self]
+        subcommands: [InitCommand.self, ValidateCommand.self, RunCommand.self, ServeCommand.self, StateCommand.self, RunsCommand.self, InspectCommand.self, ProfileCommand.self, ReplayCommand.self, SchemaCommand.self, DoctorCommand.self]
     )
 }
 

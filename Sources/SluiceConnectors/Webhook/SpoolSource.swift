@@ -1,0 +1,138 @@
+import Foundation
+import SluiceConfig
+import SluiceCore
+import SluiceFormats
+
+/// Delivers a webhook endpoint's spool: records from the position the sink last committed, in
+/// batches, each batch's end committed with its rows (`spool` = segment:offset). Segments are
+/// deleted only after that commit (`acknowledge`). Under `sluice serve` (follow) it waits for new
+/// requests; `sluice run` delivers what is spooled and stops.
+public final class SpoolSource: Source, @unchecked Sendable {
+    public static let stateKey = "spool"
+    public let config: WebhookSourceConfig
+    private let typer: BatchTyper
+    private let lock = NSLock()
+    private var spool: Spool?
+    private let ownsSpool: Bool
+    private var stopping = false
+    /// Checkpoints sent and not yet committed: position, records up to it, oldest receive time.
+    private var sent: [(position: SpoolPosition, records: Int64, receivedAt: Int64)] = []
+    /// Receive-to-commit time of the last committed batch's oldest record, in seconds.
+    public private(set) var lastLag: Double = 0
+    /// Called when delivery starts reading, which is after the sink opened: it is reachable.
+    public var onDeliveryStarted: (@Sendable () -> Void)?
+
+    /// Spooled records not yet committed to the sink (zero before the spool is open).
+    public var backlog: (bytes: Int64, records: Int64) { lock.withLock { spool }?.backlog ?? (0, 0) }
+
+    /// `spool`: the server's open spool; nil to open it (and hold its lock) for this run.
+    public init(config: WebhookSourceConfig, schema: SchemaConfig, spool: Spool? = nil) {
+        self.config = config
+        self.typer = BatchTyper(declared: schema.declared, formats: schema.formats)
+        self.spool = spool
+        self.ownsSpool = spool == nil
+    }
+
+    public static func directory(_ config: WebhookSourceConfig, pipeline: String, context: RunContext) -> String {
+        context.resolve(config.spoolPath ?? ".sluice/spool/\(pipeline)")
+    }
+
+    public static func open(_ config: WebhookSourceConfig, pipeline: String, context: RunContext) throws -> Spool {
+        try Spool(directory: directory(config, pipeline: pipeline, context: context), maxBytes: config.spoolMaxBytes,
+                  maxRecords: config.spoolMaxRecords, segmentBytes: config.segmentBytes, retention: config.idempotencyRetention)
+    }
+
+    /// Ends a following read once what is spooled now is delivered (graceful shutdown).
+    public func stop() {
+        lock.withLock { stopping = true }
+    }
+    private var isStopping: Bool { lock.withLock { stopping } }
+
+    public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {
+        let dir = Self.directory(config, pipeline: context.pipeline, context: context)
+        if spool == nil, !context.dryRun { spool = try Self.open(config, pipeline: context.pipeline, context: context) }
+        return [WorkUnit(id: "spool", location: dir, start: state[Self.stateKey])]
+    }
+
+    public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
+        guard let spool else { return [] }
+        onDeliveryStarted?()
+        var position = try spool.resume(after: unit.start.flatMap(SpoolPosition.init))
+        lock.withLock { sent = [] }
+        while true {
+            let (frames, next) = try spool.read(from: position, maxBytes: context.batchBytes)
+            if frames.isEmpty {
+                if !context.follow || isStopping { break }
+                await spool.waitForData(after: position, timeout: 0.25)
+                continue
+            }
+            let records = try await deliver(frames, at: position, context: context, emit: emit)
+            let oldest = frames.map(\.receivedAt).min() ?? Temporal.nowMicros()
+            lock.withLock { sent.append((next, records, oldest)) }
+            position = next
+            try await emit(SourceBatch(batch: .empty(Schema()), checkpoint: [StateEntry(key: Self.stateKey, value: next.description)]))
+        }
+        return [StateEntry(key: Self.stateKey, value: position.description)]
+    }
+
+    /// Parses frames into batches: runs of NDJSON bodies are parsed as one text, a JSON body on
+    /// its own. Records answered as invalid when they arrived are left out.
+    private func deliver(_ frames: [SpoolFrame], at start: SpoolPosition, context: RunContext,
+                         emit: (SourceBatch) async throws -> Void) async throws -> Int64 {
+        var delivered: Int64 = 0
+        var text: [UInt8] = []
+        var skipped = Set<Int>()
+        var lines = 0
+        let location = "\(config.path) (spool \(start))"
+        func flush() async throws {
+            guard !text.isEmpty else { return }
+            let reader = JSONLReader(reader: MemoryReader(text), location: location)
+            while let raw = try reader.next(maxRows: context.batchRows, maxBytes: context.batchBytes) {
+                delivered += try await send(raw, skipping: skipped, emit: emit)
+            }
+            text.removeAll(keepingCapacity: true)
+            skipped.removeAll()
+            lines = 0
+        }
+        for frame in frames {
+            switch frame.format {
+            case .ndjson:
+                for o in frame.rejectedOrigins { skipped.insert(o + lines) }
+                text += frame.body
+                if frame.body.last != 10 { text.append(10) }
+                lines += frame.body.withUnsafeBufferPointer { p in p.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } } + (frame.body.last != 10 ? 1 : 0)
+            case .json:
+                try await flush()
+                let raw = try WebhookBody.parse(frame.body, format: .json, location: location)
+                delivered += try await send(raw, skipping: Set(frame.rejectedOrigins), emit: emit)
+            }
+        }
+        try await flush()
+        return delivered
+    }
+
+    private func send(_ raw: RawBatch, skipping: Set<Int>, emit: (SourceBatch) async throws -> Void) async throws -> Int64 {
+        var (batch, rejected) = typer.type(raw)
+        if !skipping.isEmpty {
+            batch = batch.taking(batch.origins.indices.filter { !skipping.contains(batch.origins[$0]) })
+            rejected.removeAll { $0.origin.map(skipping.contains) ?? false }
+        }
+        try await emit(SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead))
+        return Int64(batch.rowCount + rejected.count)
+    }
+
+    public func acknowledge(_ entries: [StateEntry]) async {
+        guard let value = entries.first(where: { $0.key == Self.stateKey })?.value, let position = SpoolPosition(value) else { return }
+        let done = lock.withLock {
+            let done = sent.filter { $0.position <= position }
+            sent.removeAll { $0.position <= position }
+            if let oldest = done.map(\.receivedAt).min() { lastLag = Double(Temporal.nowMicros() - oldest) / 1e6 }
+            return done
+        }
+        try? spool?.release(upTo: position, records: done.reduce(0) { $0 + $1.records })
+    }
+
+    public func close() async {
+        if ownsSpool { spool?.close() }
+    }
+}

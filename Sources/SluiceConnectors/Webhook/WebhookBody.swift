@@ -1,0 +1,31 @@
+import SluiceCore
+import SluiceFormats
+
+/// Request bodies as records: a JSON object (one record), a JSON array of objects, or NDJSON (one
+/// object per line). Origins are NDJSON line numbers, or array positions counted from 1.
+public enum WebhookBody {
+    /// The format a request declares, or that its first byte shows.
+    public static func format(contentType: String?, body: [UInt8]) -> SpoolFrame.BodyFormat {
+        let type = (contentType ?? "").lowercased()
+        if type.contains("ndjson") || type.contains("jsonl") || type.contains("json-seq") { return .ndjson }
+        if type.contains("json") { return .json }
+        // No usable content type: an array is a document; otherwise lines if there are several.
+        let first = body.first { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }
+        if first == UInt8(ascii: "[") { return .json }
+        return body.dropLast().contains(10) ? .ndjson : .json
+    }
+
+    /// All records of one body, in one batch. Throws when the body as a whole is not JSON (an
+    /// NDJSON body's bad lines are rejected records instead).
+    public static func parse(_ body: [UInt8], format: SpoolFrame.BodyFormat, location: String) throws -> RawBatch {
+        let reader = MemoryReader(body)
+        switch format {
+        case .ndjson:
+            return try JSONLReader(reader: reader, location: location).next(maxRows: .max, maxBytes: .max) ?? RawBatch()
+        case .json:
+            let doc = JSONDocumentReader(reader: reader, location: location, recordsPath: nil)
+            doc.originIsIndex = true
+            return try doc.next(maxRows: .max, maxBytes: .max) ?? RawBatch()
+        }
+    }
+}

@@ -72,7 +72,7 @@ struct GaugeTicker: Service {
             health.updateGauges()
             if tick % 10 == 0 { await health.updateSlotGauges() }
             tick += 1
-            try? await Task.sleep(for: .seconds(1))
+            for _ in 0..<10 where !Task.isShuttingDownGracefully { try? await Task.sleep(for: .milliseconds(100)) }
         }
     }
 }

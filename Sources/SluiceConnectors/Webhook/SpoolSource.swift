@@ -15,6 +15,8 @@ public final class SpoolSource: Source, @unchecked Sendable {
     private var spool: Spool?
     private let ownsSpool: Bool
     private var stopping = false
+    /// The sink failed this run's unit: reading on would only fill the channel nobody commits.
+    private var writerFailed = false
     /// Checkpoints sent and not yet committed: position, records up to it, oldest receive time.
     private var sent: [(position: SpoolPosition, records: Int64, receivedAt: Int64)] = []
     /// Receive-to-commit time of the last committed batch's oldest record, in seconds.
@@ -47,6 +49,11 @@ public final class SpoolSource: Source, @unchecked Sendable {
         lock.withLock { stopping = true }
     }
     private var isStopping: Bool { lock.withLock { stopping } }
+    private var hasWriterFailed: Bool { lock.withLock { writerFailed } }
+
+    public func writeFailed(_ unit: WorkUnit) async {
+        lock.withLock { writerFailed = true }
+    }
 
     public func plan(state: [String: String], context: RunContext) async throws -> [WorkUnit] {
         let dir = Self.directory(config, pipeline: context.pipeline, context: context)
@@ -58,8 +65,8 @@ public final class SpoolSource: Source, @unchecked Sendable {
         guard let spool else { return [] }
         onDeliveryStarted?()
         var position = try spool.resume(after: unit.start.flatMap(SpoolPosition.init))
-        lock.withLock { sent = [] }
-        while true {
+        lock.withLock { sent = []; writerFailed = false }
+        while !hasWriterFailed {
             let (frames, next) = try spool.read(from: position, maxBytes: context.batchBytes)
             if frames.isEmpty {
                 if !context.follow || isStopping { break }

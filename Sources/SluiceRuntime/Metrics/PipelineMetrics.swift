@@ -41,6 +41,11 @@ final class PipelineMetrics: Sendable {
         commitDuration = stage("commit")
         runDuration = stage("run")
         lag = Gauge(label: "sluice_pipeline_lag_seconds", dimensions: [("pipeline", pipeline)])
+        // Present from the start, so a scrape before the first run ends shows the families at 0.
+        for status in ["succeeded", "failed"] {
+            Counter(label: "sluice_pipeline_runs_total", dimensions: [("pipeline", pipeline), ("status", status)]).increment(by: 0)
+        }
+        for c in [read, written, rejected] { c.increment(by: 0) }
     }
 
     /// A run ended: its status, its error kind, its duration and its quality scores.

@@ -40,6 +40,9 @@ public final class WebhookEndpoint: @unchecked Sendable {
     private var inFlight = 0
     private let accepted: Counter
     private let refused: Counter
+    /// Records checked and refused per rule since the start, for `sluice_data_quality_score`.
+    private var checked = 0
+    private var failedByRule: [String: Int] = [:]
 
     public init(pipeline: PipelineConfig, config: WebhookSourceConfig, spool: Spool) {
         self.pipeline = pipeline.name
@@ -105,6 +108,7 @@ public final class WebhookEndpoint: @unchecked Sendable {
             return (.error(400, "the body could not be checked: \(error)"), nil)
         }
         refused.increment(by: verdict.records - verdict.accepted)
+        recordQuality(verdict)
         let keepsNothing = verdict.accepted == 0 || (!verdict.problems.isEmpty && config.onInvalid == .reject_all)
         let status = verdict.problems.isEmpty ? 202 : 422
         let answer = Self.answer(verdict, stored: keepsNothing ? 0 : verdict.accepted)
@@ -125,6 +129,22 @@ public final class WebhookEndpoint: @unchecked Sendable {
         accepted.increment(by: verdict.accepted)
         return (WebhookResponse(status, json: answer),
                 IdempotencyIndex.Entry(digest: frame.bodyDigest, status: status, body: answer, receivedAt: frame.receivedAt))
+    }
+
+    /// The share of pushed records each rule let through (1 when it refused none), as the
+    /// pipeline's quality score at the door.
+    private func recordQuality(_ verdict: WebhookVerdict) {
+        guard verdict.records > 0 else { return }
+        let scores: [(String, Double)] = lock.withLock {
+            checked += verdict.records
+            for p in verdict.problems { failedByRule[p.rule, default: 0] += 1 }
+            let total = Double(checked)
+            let all = 1 - Double(failedByRule.values.reduce(0, +)) / total
+            return failedByRule.map { ($0.key, 1 - Double($0.value) / total) } + [("all", max(0, all))]
+        }
+        for (rule, score) in scores {
+            Gauge(label: "sluice_data_quality_score", dimensions: [("pipeline", pipeline), ("rule", rule)]).record(score)
+        }
     }
 
     /// `{"status":"accepted"|"partial"|"rejected","accepted":N,"rejected":M,"errors":[…]}` (at most 100 errors listed).

@@ -1,0 +1,316 @@
+import Foundation
+import Sluice
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The real `sluice serve` process over HTTP: answers, body limits, slow bodies, metrics parsed by
+/// prometheus_client, graceful shutdown, kill -9 durability under load, and a PostgreSQL sink
+/// outage under load.
+@Suite struct ServeTests {
+    /// A running `sluice serve`, its port, and its output files.
+    final class Server {
+        let dir: String
+        let port: Int
+        private(set) var process: Process
+
+        init(dir: String, port: Int? = nil, arguments: [String] = []) throws {
+            self.dir = dir
+            self.port = try port ?? Self.freePort()
+            process = Process()
+            process = try start(arguments)
+        }
+
+        static func freePort() throws -> Int {
+            let out = try shell("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'")
+            return Int(out.trimmingCharacters(in: .whitespacesAndNewlines))!
+        }
+
+        private func start(_ arguments: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: SluiceProcess.binary)
+            p.arguments = ["serve", "--port", String(port), "--no-access-log"] + arguments
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            FileManager.default.createFile(atPath: dir + "/serve.out", contents: nil)
+            let log = FileHandle(forWritingAtPath: dir + "/serve.log") ?? {
+                FileManager.default.createFile(atPath: dir + "/serve.log", contents: nil)
+                return FileHandle(forWritingAtPath: dir + "/serve.log")!
+            }()
+            log.seekToEndOfFile()
+            p.standardOutput = FileHandle(forWritingAtPath: dir + "/serve.out")
+            p.standardError = log
+            try p.run()
+            // Ready when it answers /healthz.
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if p.isRunning == false { throw SluiceError(.internal, "sluice serve exited: \(self.log)") }
+                if (try? Self.get(port, "/healthz").status) == 200 { return p }
+                usleep(50_000)
+            }
+            throw SluiceError(.internal, "sluice serve did not start: \(self.log)")
+        }
+
+        func restart(_ arguments: [String] = []) throws { process = try start(arguments) }
+
+        var log: String { (try? String(contentsOfFile: dir + "/serve.log", encoding: .utf8)) ?? "" }
+
+        /// SIGTERM, then the exit status.
+        func stop() -> Int32 {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        static func get(_ port: Int, _ path: String) throws -> (status: Int, body: String, headers: [String: String]) {
+            try request(port, "GET", path, body: nil, headers: [:])
+        }
+
+        func post(_ path: String, _ body: String, headers: [String: String] = [:]) throws -> (status: Int, body: String, headers: [String: String]) {
+            try Self.request(port, "POST", path, body: Data(body.utf8), headers: headers)
+        }
+
+        /// One request over a fresh connection (curl), status, body and headers.
+        static func request(_ port: Int, _ method: String, _ path: String, body: Data?, headers: [String: String]) throws
+            -> (status: Int, body: String, headers: [String: String]) {
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("req-\(UUID().uuidString)").path
+            defer { for s in ["", ".h", ".b"] { try? FileManager.default.removeItem(atPath: tmp + s) } }
+            var command = "curl -s -m 10 -o '\(tmp).b' -D '\(tmp).h' -X \(method)"
+            for (k, v) in headers { command += " -H '\(k): \(v)'" }
+            if let body {
+                try body.write(to: URL(fileURLWithPath: tmp))
+                command += " --data-binary @'\(tmp)'"
+            }
+            command += " 'http://127.0.0.1:\(port)\(path)'"
+            _ = try? shell(command)
+            let head = (try? String(contentsOfFile: tmp + ".h", encoding: .utf8)) ?? ""
+            let lines = head.split(separator: "\r\n")
+            guard let statusLine = lines.last(where: { $0.hasPrefix("HTTP/") }), let status = Int(statusLine.split(separator: " ")[1]) else {
+                throw SluiceError(.internal, "no answer from 127.0.0.1:\(port)\(path)")
+            }
+            var fields: [String: String] = [:]
+            for l in lines where l.contains(":") {
+                let parts = l.split(separator: ":", maxSplits: 1)
+                fields[parts[0].lowercased()] = parts[1].trimmingCharacters(in: .whitespaces)
+            }
+            return (status, (try? String(contentsOfFile: tmp + ".b", encoding: .utf8)) ?? "", fields)
+        }
+    }
+
+    static let schemaYAML = """
+        schema:
+          columns:
+            order_id: { type: int64, nullable: false }
+            email: { type: string }
+            amount: { type: "decimal(12,2)" }
+            status: { type: string }
+        quality:
+          - accepted_values: { field: status, values: [new, paid, shipped] }
+        """
+
+    static func project(sink: String = "sink: { type: sqlite, path: out.db, table: orders, mode: append }", source extra: String = "") throws -> String {
+        let dir = try makeTemporaryDirectory("serve")
+        try write("""
+            version: 1
+            pipelines:
+              orders_hook:
+                source:
+                  type: webhook
+                  path: /v1/orders
+                  auth: { type: api_key, keys: ["good-key", "next-key"] }
+                  max_body: 64KiB
+                  body_timeout: 1s
+            \(extra.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
+            \(schemaYAML.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+                \(sink)
+            """, to: dir + "/sluice.yaml")
+        return dir
+    }
+
+    static let key = ["X-API-Key": "good-key"]
+
+    /// Records in the batches the load generator saw acknowledged ("first last status" lines).
+    static func acknowledgedRecords(_ path: String) throws -> Int {
+        var n = 0
+        for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ").compactMap { Int($0) }
+            if fields.count >= 2 { n += fields[1] - fields[0] + 1 }
+        }
+        return n
+    }
+
+    @Test func answersEachKindOfRequest() throws {
+        let dir = try Self.project()
+        let server = try Server(dir: dir)
+        let one = try server.post("/v1/orders", #"{"order_id": 1, "status": "new", "amount": "9.99"}"#, headers: Self.key.merging(["Content-Type": "application/json"]) { a, _ in a })
+        #expect(one.status == 202, "\(one.body)")
+        #expect(one.body.contains(#""accepted":1"#))
+        let ndjson = "{\"order_id\": 2, \"status\": \"paid\"}\n{\"order_id\": \"three\"}\n{\"order_id\": 4, \"status\": \"lost\"}\n{\"order_id\": 5}\n"
+        let partial = try server.post("/v1/orders", ndjson, headers: ["X-API-Key": "next-key", "Content-Type": "application/x-ndjson"])
+        #expect(partial.status == 422)
+        #expect(partial.body.contains(#""status":"partial","accepted":2,"rejected":2"#), "\(partial.body)")
+        #expect(partial.body.contains(#""index":1,"line":2,"field":"order_id","rule":"type","expected":"int64","got":"\"three\"""#), "\(partial.body)")
+        #expect(partial.body.contains(#""field":"status","rule":"accepted_values""#))
+        #expect(try server.post("/v1/orders", #"{"order_id": 6}"#).status == 401)
+        let forbidden = try server.post("/v1/orders", #"{"order_id": 6}"#, headers: ["X-API-Key": "wrong"])
+        #expect(forbidden.status == 403)
+        #expect(forbidden.body == #"{"error":"forbidden"}"#)
+        #expect(try server.post("/v1/orders", "[{\"order_id\": 7}", headers: Self.key).status == 400)
+        let big = "[" + (0..<2000).map { "{\"order_id\": \($0), \"email\": \"someone@example.com\"}" }.joined(separator: ",") + "]"
+        let tooLarge = try server.post("/v1/orders", big, headers: Self.key)
+        #expect(tooLarge.status == 413, "\(tooLarge.body)")
+        #expect(try server.post("/v1/other", "{}", headers: Self.key).status == 404)
+        #expect(try Server.get(server.port, "/readyz").status == 200)
+        #expect(server.stop() == 0, "\(server.log)")
+        // Delivered on the way out: the accepted records, nothing refused.
+        #expect(try query(dir + "/out.db", "SELECT order_id FROM orders ORDER BY order_id") == [["1"], ["2"], ["5"]])
+    }
+
+    /// A body that trickles in is cut off after body_timeout, and the server goes on serving.
+    @Test func slowBodyIsCutOff() throws {
+        let dir = try Self.project()
+        let server = try Server(dir: dir)
+        let started = Date()
+        // Promises 100 bytes, sends 10, then waits: the server closes the connection.
+        let out = try shell("""
+            python3 -c '
+            import socket, time
+            s = socket.create_connection(("127.0.0.1", \(server.port)))
+            s.sendall(b"POST /v1/orders HTTP/1.1\\r\\nHost: x\\r\\nX-API-Key: good-key\\r\\nContent-Length: 100\\r\\n\\r\\n{\\"order_id")
+            s.settimeout(10)
+            try:
+                data = s.recv(1000)
+                print("closed" if not data else "answered " + data.decode(errors="replace").split("\\r\\n")[0])
+            except Exception as e:
+                print("error", e)
+            '
+            """)
+        #expect(out.contains("closed") || out.contains("answered HTTP/1.1 408"), "\(out)")
+        #expect(Date().timeIntervalSince(started) < 6)
+        #expect(try Server.get(server.port, "/healthz").status == 200)
+        #expect(server.stop() == 0)
+    }
+
+    /// `/metrics` in Prometheus text format, read by prometheus_client's parser during a run.
+    @Test func metricsParseAsPrometheusText() throws {
+        let dir = try Self.project()
+        let server = try Server(dir: dir)
+        for i in 1...20 {
+            _ = try server.post("/v1/orders", "{\"order_id\": \(i), \"status\": \"\(i % 5 == 0 ? "bogus" : "new")\"}", headers: Self.key)
+        }
+        usleep(1_500_000)   // delivery commits, and the gauges refresh
+        let metrics = try Server.get(server.port, "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
+        try metrics.body.write(toFile: dir + "/metrics.txt", atomically: true, encoding: .utf8)
+        let python = SluiceProcess.packageRoot.appendingPathComponent(".venv-test/bin/python").path
+        let parsed = try shell("""
+            '\(python)' -c '
+            import json, sys
+            from prometheus_client.parser import text_string_to_metric_families
+            out = {}
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                out[family.name] = {"type": family.type, "samples": [[s.name, s.labels, s.value] for s in family.samples]}
+            print(json.dumps(out))
+            ' '\(dir)/metrics.txt'
+            """)
+        let families = try JSONSerialization.jsonObject(with: Data(parsed.utf8)) as! [String: [String: Any]]
+        for name in ["sluice_records_processed", "sluice_pipeline_runs", "sluice_processing_duration_seconds", "sluice_batch_size",
+                     "sluice_data_quality_score", "sluice_pipeline_lag_seconds", "sluice_spool_bytes", "sluice_http_requests",
+                     "sluice_http_request_duration_seconds", "sluice_webhook_records"] {
+            #expect(families[name] != nil, "missing \(name) in \(families.keys.sorted())")
+        }
+        #expect(families["sluice_processing_duration_seconds"]?["type"] as? String == "histogram")
+        func sample(_ family: String, _ name: String, _ labels: [String: String]) -> Double? {
+            let samples = families[family]?["samples"] as? [[Any]] ?? []
+            for s in samples {
+                guard s[0] as? String == name, let have = s[1] as? [String: String] else { continue }
+                if labels.allSatisfy({ have[$0.key] == $0.value }) { return s[2] as? Double }
+            }
+            return nil
+        }
+        #expect(sample("sluice_records_processed", "sluice_records_processed_total", ["pipeline": "orders_hook", "status": "written"]) == 16)
+        #expect(sample("sluice_webhook_records", "sluice_webhook_records_total", ["status": "rejected"]) == 4)
+        #expect(sample("sluice_data_quality_score", "sluice_data_quality_score", ["rule": "accepted_values"]) == 0.8)
+        #expect(sample("sluice_http_requests", "sluice_http_requests_total", ["path": "/v1/orders", "status": "202"]) == 16)
+        #expect(server.stop() == 0)
+    }
+
+    /// Records acknowledged while the server is killed again and again: every one lands once.
+    @Test func acknowledgedRecordsSurviveKill9() throws {
+        let dir = try Self.project()
+        let server = try Server(dir: dir)
+        let total = 60_000
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        load.arguments = [SluiceProcess.packageRoot.appendingPathComponent("Tests/load/webhook_load.py").path, String(server.port), "/v1/orders",
+                          String(total), "10", "16", dir + "/acked.txt", "240", "--key=X-API-Key=good-key"]
+        let summary = Pipe()
+        load.standardOutput = summary
+        try load.run()
+        var rng = SeededRandom(seed: 8)
+        var kills = 0
+        while load.isRunning, kills < 6 {
+            usleep(UInt32(Double.random(in: 0.2...0.6, using: &rng) * 1_000_000))
+            guard load.isRunning else { break }
+            server.kill9()
+            kills += 1
+            try server.restart()
+        }
+        load.waitUntilExit()
+        let report = String(decoding: summary.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(kills >= 4, "only \(kills) kills before the load finished: \(report)")
+        #expect(server.stop() == 0, "\(server.log.suffix(2000))")
+        #expect(try Self.acknowledgedRecords(dir + "/acked.txt") == total, "\(report)")
+        let counts = try query(dir + "/out.db", "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id) FROM orders")
+        #expect(counts == [[String(total), String(total), "1", String(total)]], "\(report)")
+    }
+
+    /// The PostgreSQL sink refuses connections for 30 s under load: once the spool is full the
+    /// server answers 503 with Retry-After, nothing acknowledged is lost, and delivery catches up.
+    /// The outage is of this test's own database (connections refused, sessions terminated), as
+    /// other suites share the server.
+    @Test func sinkOutageFillsTheSpoolThenCatchesUp() throws {
+        let base = try PostgresTests.serverURL()
+        let database = "hook_outage_\(UInt32.random(in: 0...UInt32.max))"
+        try PostgresTests.psql("CREATE DATABASE \(database)")
+        let url = base.replacingOccurrences(of: #"/[^/?]+(\?|$)"#, with: "/\(database)$1", options: .regularExpression)
+        let dir = try Self.project(sink: "sink: { type: postgres, url: \"\(url)\", table: public.orders, mode: append }",
+                                   source: "spool: { max_bytes: 1MiB }")
+        let server = try Server(dir: dir)
+        let total = 30_000
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        load.arguments = [SluiceProcess.packageRoot.appendingPathComponent("Tests/load/webhook_load.py").path, String(server.port), "/v1/orders",
+                          String(total), "50", "8", dir + "/acked.txt", "240", "--key=X-API-Key=good-key"]
+        let summary = Pipe()
+        load.standardOutput = summary
+        try load.run()
+        usleep(1_000_000)
+        try PostgresTests.psql("""
+            ALTER DATABASE \(database) ALLOW_CONNECTIONS false;
+            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '\(database)';
+            """)
+        usleep(30_000_000)
+        let readyDuringOutage = try Server.get(server.port, "/readyz")
+        try PostgresTests.psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
+        load.waitUntilExit()
+        let report = String(decoding: summary.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(readyDuringOutage.status == 503, "\(readyDuringOutage.body)")
+        let stats = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any]
+        let statuses = stats?["statuses"] as? [String: Int] ?? [:]
+        #expect((statuses["503"] ?? 0) > 0, "\(report)")
+        #expect((stats?["retry_after"] as? Int ?? 0) > 0, "\(report)")
+        #expect(statuses["gave_up"] == nil, "\(report)")
+        #expect(server.stop() == 0, "\(server.log.suffix(2000))")
+        #expect(try Self.acknowledgedRecords(dir + "/acked.txt") == total)
+        let counts = try shell("psql '\(url)' -X -q -A -t -c 'SELECT count(*), count(DISTINCT order_id) FROM public.orders'")
+        #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(total)|\(total)", "\(report)")
+        try? PostgresTests.psql("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+    }
+}

@@ -271,46 +271,21 @@ import FoundationNetworking
         #expect(counts == [[String(total), String(total), "1", String(total)]], "\(report)")
     }
 
-    /// The PostgreSQL sink refuses connections for 30 s under load: once the spool is full the
-    /// server answers 503 with Retry-After, nothing acknowledged is lost, and delivery catches up.
-    /// The outage is of this test's own database (connections refused, sessions terminated), as
-    /// other suites share the server.
-    @Test func sinkOutageFillsTheSpoolThenCatchesUp() throws {
-        let base = try PostgresTests.serverURL()
-        let database = "hook_outage_\(UInt32.random(in: 0...UInt32.max))"
-        try PostgresTests.psql("CREATE DATABASE \(database)")
-        let url = base.replacingOccurrences(of: #"/[^/?]+(\?|$)"#, with: "/\(database)$1", options: .regularExpression)
-        let dir = try Self.project(sink: "sink: { type: postgres, url: \"\(url)\", table: public.orders, mode: append }",
-                                   source: "spool: { max_bytes: 1MiB }")
-        let server = try Server(dir: dir)
-        let total = 30_000
-        let load = Process()
-        load.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        load.arguments = [SluiceProcess.packageRoot.appendingPathComponent("Tests/load/webhook_load.py").path, String(server.port), "/v1/orders",
-                          String(total), "50", "8", dir + "/acked.txt", "240", "--key=X-API-Key=good-key"]
-        let summary = Pipe()
-        load.standardOutput = summary
-        try load.run()
-        usleep(1_000_000)
-        try PostgresTests.psql("""
-            ALTER DATABASE \(database) ALLOW_CONNECTIONS false;
-            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '\(database)';
-            """)
-        usleep(30_000_000)
-        let readyDuringOutage = try Server.get(server.port, "/readyz")
-        try PostgresTests.psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
-        load.waitUntilExit()
-        let report = String(decoding: summary.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(readyDuringOutage.status == 503, "\(readyDuringOutage.body)")
-        let stats = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any]
-        let statuses = stats?["statuses"] as? [String: Int] ?? [:]
-        #expect((statuses["503"] ?? 0) > 0, "\(report)")
-        #expect((stats?["retry_after"] as? Int ?? 0) > 0, "\(report)")
-        #expect(statuses["gave_up"] == nil, "\(report)")
-        #expect(server.stop() == 0, "\(server.log.suffix(2000))")
-        #expect(try Self.acknowledgedRecords(dir + "/acked.txt") == total)
-        let counts = try shell("psql '\(url)' -X -q -A -t -c 'SELECT count(*), count(DISTINCT order_id) FROM public.orders'")
-        #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(total)|\(total)", "\(report)")
-        try? PostgresTests.psql("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+    /// The schedule `sluice serve` runs pipelines on: minutes, hours, days and weekdays as cron has them.
+    @Test func cronExpressionsMatchTheirMinutes() throws {
+        func at(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+        let quarter = try CronExpression("*/15 * * * *")
+        #expect(quarter.matches(at("2026-12-02T10:45:00Z")))
+        #expect(!quarter.matches(at("2026-12-02T10:46:00Z")))
+        let weekdays = try CronExpression("30 6 * * mon-fri")
+        #expect(weekdays.matches(at("2026-12-02T06:30:59Z")))      // a Wednesday
+        #expect(!weekdays.matches(at("2026-12-05T06:30:00Z")))     // a Saturday
+        // Both day fields restricted: either one fires (the 1st, or any Sunday).
+        let either = try CronExpression("0 0 1 * sun")
+        #expect(either.matches(at("2026-12-01T00:00:00Z")) && either.matches(at("2026-12-06T00:00:00Z")))
+        #expect(!either.matches(at("2026-12-02T00:00:00Z")))
+        // Read in the pipeline's time zone.
+        let berlin = TimeZone(identifier: "Europe/Berlin")!
+        #expect(try CronExpression("0 9 * * *").matches(at("2026-12-02T08:00:00Z"), in: berlin))
     }
 }

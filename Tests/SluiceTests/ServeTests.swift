@@ -288,4 +288,19 @@ import FoundationNetworking
         let berlin = TimeZone(identifier: "Europe/Berlin")!
         #expect(try CronExpression("0 9 * * *").matches(at("2026-12-02T08:00:00Z"), in: berlin))
     }
+
+    /// examples/webhook runs as its comment says.
+    @Test func webhookExampleRuns() throws {
+        let dir = try makeTemporaryDirectory("webhook-example")
+        try copyDirectory(SluiceProcess.packageRoot.appendingPathComponent("examples/webhook").path, to: dir + "/ex")
+        setenv("HOOK_KEY", "secret", 1)
+        let server = try Server(dir: dir + "/ex")
+        let body = try String(contentsOfFile: dir + "/ex/orders.ndjson", encoding: .utf8)
+        let answer = try server.post("/v1/orders", body, headers: ["X-API-Key": "secret", "Content-Type": "application/x-ndjson"])
+        #expect(answer.status == 422)
+        #expect(answer.body.contains(#""status":"partial","accepted":4,"rejected":2"#), "\(answer.body)")
+        #expect(server.stop() == 0)
+        #expect(try query(dir + "/ex/orders.db", "SELECT order_id, status, amount, _received_by FROM orders ORDER BY order_id")
+                == [["1", "paid", "19.9", "webhook"], ["2", "new", "5", "webhook"], ["5", "shipped", "7.25", "webhook"], ["6", "cancelled", "0.99", "webhook"]])
+    }
 }

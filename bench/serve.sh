@@ -258,7 +258,7 @@ w = "1 worker" if workers == "1" else f"{workers} workers"
 print()
 print(f"== webhook -> SQLite: ~1 KB orders, {duration} s per run, {connections} connections, {threads} wrk threads ==")
 head = ("tool", "mode", "requests/s", "records/s", "p50 ms", "p99 ms", "non-2xx", "peak RSS MB", "rows in sink", "stop s", "check")
-fmt = "{:<18} {:<11} {:>10} {:>10} {:>8} {:>8} {:>7} {:>11} {:>12} {:>6}  {}"
+fmt = "{:<19} {:<11} {:>10} {:>10} {:>8} {:>8} {:>7} {:>11} {:>12} {:>6}  {}"
 print(fmt.format(*head))
 for r in rows:
     id_, tool, mode, rps, recs, p50, p99, non2xx, rss, sink, stop, check = (r + [""] * 12)[:12]
@@ -278,15 +278,20 @@ def measured(id_):
 
 def ratio(mode):
     s, f = measured(f"sluice-{mode}"), measured(f"fastapi-{mode}")
-    return f"{s[0] / f[0]:.2f}x" if s and f and f[0] > 0 else "n/a"
+    return s[0] / f[0] if s and f and f[0] > 0 else None
+
+def verdict(ok):
+    return "" if ok is None else " -> met" if ok else " -> NOT met"
 
 print("records/s: 2xx-acknowledged records per second of load; stop s: SIGTERM to exit (Sluice delivers its spool).")
-s = measured("sluice-single")
+s, r = measured("sluice-single"), ratio("single")
 p99 = f"sluice p99 {s[1]:.2f} ms" if s else "sluice p99 n/a"
-print(f"sluice/fastapi records/s, single records: {ratio('single')} ({p99}). Goal: >= 5x FastAPI with p99 < 50 ms.")
-s = measured("sluice-ndjson")
+print(f"sluice/fastapi records/s, single records: {'n/a' if r is None else f'{r:.2f}x'} ({p99}). "
+      f"Goal: >= 5x FastAPI with p99 < 50 ms{verdict(None if r is None else r >= 5 and s[1] < 50)}")
+s, r = measured("sluice-ndjson"), ratio("ndjson")
 got = f"sluice {s[0]:,.0f} records/s" if s else "sluice n/a"
-print(f"sluice/fastapi records/s, NDJSON x{batch}:   {ratio('ndjson')} ({got}). Goal: >= 200,000 records/s.")
+print(f"sluice/fastapi records/s, NDJSON x{batch}:   {'n/a' if r is None else f'{r:.2f}x'} ({got}). "
+      f"Goal: >= 200,000 records/s{verdict(None if s is None else s[0] >= 200_000)}")
 if quick == "1":
     print("(--quick: a smoke test of the script; the figures mean nothing.)")
 PY

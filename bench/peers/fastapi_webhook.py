@@ -102,7 +102,7 @@ def healthz() -> dict:
 
 
 @app.post("/v1/orders", status_code=202)
-async def post_order(order: Order) -> dict:
+def post_order(order: Order) -> dict:
     store.write([order])
     return {"status": "accepted", "accepted": 1, "rejected": 0}
 
@@ -123,7 +123,7 @@ async def post_batch(request: Request):
         except ValidationError as e:
             errors.append({"line": number, "errors": e.errors(include_url=False, include_context=False, include_input=False)})
     if valid:
-        store.write(valid)
+        await run_in_threadpool(store.write, valid)
     if errors:
         return JSONResponse({"status": "partial" if valid else "rejected", "accepted": len(valid),
                              "rejected": len(errors), "errors": errors[:100]}, status_code=422)

@@ -53,7 +53,8 @@ public final class Spool: @unchecked Sendable {
     private var pending: [Pending] = []
     private var pendingBytes: Int64 = 0
     private var delivered = SpoolPosition(segment: 0, offset: 0)
-    private var deliveredRecordsInSegment: Int64 = 0
+    /// Records durable in the spool and not yet committed to the sink.
+    private var undeliveredRecords: Int64 = 0
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private var closed = false
     private var lockFD: Int32 = -1
@@ -78,6 +79,7 @@ public final class Spool: @unchecked Sendable {
         try scan()
         try openActive(creating: segments.isEmpty)
         delivered = SpoolPosition(segment: segments[0].number, offset: 0)
+        undeliveredRecords = segments.reduce(0) { $0 + $1.records }
         let thread = Thread { [weak self] in self?.writeLoop() }
         thread.name = "sluice-spool"
         writer = thread
@@ -188,14 +190,9 @@ public final class Spool: @unchecked Sendable {
     }
 
     private func backlogLocked() -> (bytes: Int64, records: Int64) {
-        var bytes = pendingBytes, records: Int64 = 0
-        for s in segments where s.number >= delivered.segment {
-            bytes += s.size
-            records += s.records
-        }
-        bytes -= delivered.offset
-        records -= deliveredRecordsInSegment
-        return (bytes, records + pending.reduce(0) { $0 + Int64($1.records) })
+        var bytes = pendingBytes - delivered.offset
+        for s in segments where s.number >= delivered.segment { bytes += s.size }
+        return (bytes, undeliveredRecords + pending.reduce(0) { $0 + Int64($1.records) })
     }
 
     /// Appends a frame and returns once it is on disk (after fsync), with the position after it.
@@ -253,6 +250,7 @@ public final class Spool: @unchecked Sendable {
                 for p in batch {
                     s.size += Int64(p.bytes.count)
                     s.records += Int64(p.records)
+                    undeliveredRecords += Int64(p.records)
                     if let key = p.key { s.keys.append(key) }
                     positions.append(SpoolPosition(segment: s.number, offset: s.size))
                 }
@@ -296,26 +294,32 @@ public final class Spool: @unchecked Sendable {
     /// Where delivery starts: after `committed` (the sink's saved position), or at the oldest
     /// segment. Segments wholly before it are deleted.
     public func resume(after committed: SpoolPosition?) throws -> SpoolPosition {
-        lock.lock()
-        let oldest = SpoolPosition(segment: segments[0].number, offset: 0)
-        let start = committed.map { max($0, oldest) } ?? oldest
-        lock.unlock()
-        var records: Int64 = 0
+        let (oldest, end) = lock.withLock {
+            (SpoolPosition(segment: segments[0].number, offset: 0), SpoolPosition(segment: segments[segments.count - 1].number, offset: segments[segments.count - 1].size))
+        }
+        var start = committed.map { max($0, oldest) } ?? oldest
+        if start > end {
+            // The sink saw a position this spool never reached: the directory was emptied or
+            // replaced. Delivering what is here is the only way not to lose it.
+            notices.append("\(directory): the sink's saved position \(start) is past the end of the spool (\(end)); the spool was replaced, delivering it from its start")
+            start = oldest
+        }
+        var before: Int64 = 0   // records of the start segment that precede `start`
         if start.offset > 0 {
             let fd = open(path(start.segment), O_RDONLY | O_CLOEXEC)
             if fd >= 0 {
                 defer { Glibc.close(fd) }
                 var offset: Int64 = 0
                 while offset < start.offset, let (frame, next) = try Self.readFrame(fd, at: offset, fileSize: start.offset, headerOnly: true) {
-                    records += Int64(frame.recordCount)
+                    before += Int64(frame.recordCount)
                     offset = next
                 }
             }
         }
-        lock.lock()
-        delivered = start
-        deliveredRecordsInSegment = records
-        lock.unlock()
+        lock.withLock {
+            delivered = start
+            undeliveredRecords = segments.filter { $0.number >= start.segment }.reduce(0) { $0 + $1.records } - before
+        }
         try deleteDelivered()
         return start
     }
@@ -380,18 +384,13 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
-    /// The sink committed everything up to `position` (`records` records since the last call).
+    /// The sink committed everything up to `position`: `records` more records than before.
     public func release(upTo position: SpoolPosition, records: Int64) throws {
-        lock.lock()
-        if position > delivered {
-            deliveredRecordsInSegment = position.segment == delivered.segment ? deliveredRecordsInSegment + records : 0
-            if position.segment != delivered.segment, position.offset > 0 {
-                // Records of the new segment before `position`: all of `records` that were not in the old one.
-                deliveredRecordsInSegment = records
-            }
+        lock.withLock {
+            guard position > delivered else { return }
             delivered = position
+            undeliveredRecords = max(0, undeliveredRecords - records)
         }
-        lock.unlock()
         try deleteDelivered()
     }
 

@@ -64,7 +64,13 @@ public final class SpoolSource: Source, @unchecked Sendable {
     public func read(_ unit: WorkUnit, context: RunContext, emit: (SourceBatch) async throws -> Void) async throws -> [StateEntry] {
         guard let spool else { return [] }
         onDeliveryStarted?()
+        let known = spool.notices.count
         var position = try spool.resume(after: unit.start.flatMap(SpoolPosition.init))
+        if spool.notices.count > known {
+            var notice = SourceBatch(batch: .empty(Schema()))
+            notice.notices = Array(spool.notices.dropFirst(known))
+            try await emit(notice)
+        }
         lock.withLock { sent = []; writerFailed = false }
         while !hasWriterFailed {
             let (frames, next) = try spool.read(from: position, maxBytes: context.batchBytes)

@@ -95,7 +95,8 @@ public struct WebhookIntake: Sendable {
         }
 
         let typer = BatchTyper(declared: schema.declared, formats: schema.formats)
-        var (batch, typeRejected) = typer.type(raw)
+        let (typed, typeRejected) = typer.type(raw)
+        var batch = typed
         for r in typeRejected where !refused.contains(r.origin ?? -1) {
             let field = r.field.flatMap { schema.declared[$0] }
             let got = r.record?.first { $0.0 == r.field }?.1
@@ -104,7 +105,6 @@ public struct WebhookIntake: Sendable {
                 expected: field.map { "\($0.type)" } ?? "valid UTF-8 text", got: got.map(Self.show), message: r.message)
             refused.insert(r.origin ?? 0)
         }
-        typeRejected = []
         if !refused.isEmpty { batch = batch.taking(batch.origins.indices.filter { !refused.contains(batch.origins[$0]) }) }
 
         if !rules.isEmpty, batch.rowCount > 0 {

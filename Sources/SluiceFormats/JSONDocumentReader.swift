@@ -22,6 +22,9 @@ public final class JSONDocumentReader {
     /// Records are numbered 1, 2, 3 … instead of by the line they start on (a request body, where
     /// the caller thinks of the array's elements).
     public var originIsIndex = false
+    /// Anything but whitespace after the document is an error instead of being ignored (a request
+    /// body, where `{…}{…}` or NDJSON sent as JSON must not quietly lose all but the first record).
+    public var rejectsTrailingContent = false
 
     private enum State { case start, inArray, single, done }
 
@@ -69,6 +72,20 @@ public final class JSONDocumentReader {
                 if buffer.count - position >= readSize { readSize = min(readSize * 2, 64 << 20) }
                 try fill(compact: compact)
             }
+        }
+    }
+
+    /// With `rejectsTrailingContent`, throws unless only whitespace follows the document.
+    private func checkEnd() throws {
+        guard rejectsTrailingContent else { return }
+        while true {
+            while position < buffer.count {
+                let c = buffer[position]
+                guard c == 32 || c == 10 || c == 13 || c == 9 else { throw error("invalid JSON: unexpected content after the document") }
+                position += 1
+            }
+            if eof { return }
+            try fill(compact: true)
         }
     }
 
@@ -134,6 +151,7 @@ public final class JSONDocumentReader {
                 origins.append(recordIndex)
                 position = end
                 state = .done
+                try checkEnd()
             case .inArray:
                 // `position` is read inside the closure: a refill compacts the buffer and moves it.
                 let step: (start: Int, end: Int)? = try withMoreData(compact: true) { p in
@@ -141,13 +159,13 @@ public final class JSONDocumentReader {
                     s.skipWhitespace()
                     if !s.atEnd, s.current == 44, recordIndex > 0 { s.i += 1; s.skipWhitespace() }
                     guard !s.atEnd else { throw s.fail("unexpected end of input") }
-                    if s.current == 93 { return nil }
+                    if s.current == 93 { self.position = s.i + 1; return nil }
                     let elementStart = s.i
                     try s.skipValue()
                     if s.i >= p.count, !eof { throw s.fail("unexpected end of input") }
                     return (elementStart, s.i)
                 }
-                guard let (elementStart, end) = step else { state = .done; break }
+                guard let (elementStart, end) = step else { state = .done; try checkEnd(); break }
                 recordIndex += 1
                 let lineOfRecord = originIsIndex ? recordIndex : lineNumber(at: elementStart)
                 do {

@@ -91,12 +91,39 @@ struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
     private func record(_ request: Request, status: Int, started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         let path = request.uri.path
-        Counter(label: "sluice_http_requests_total", dimensions: [("path", path), ("method", request.method.rawValue), ("status", String(status))]).increment()
-        Metrics.Timer(label: "sluice_http_request_duration_seconds", dimensions: [("path", path)]).record(duration: elapsed)
+        let (counter, timer) = HTTPMetrics.shared.handlers(path: path, method: request.method.rawValue, status: status)
+        counter.increment()
+        timer.record(duration: elapsed)
         guard enabled else { return }
         let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         logger.info("request", metadata: ["method": "\(request.method.rawValue)", "path": "\(path)", "status": "\(status)",
                                           "ms": "\(String(format: "%.2f", ms))",
                                           "length": "\(request.headers[.contentLength] ?? "-")"])
+    }
+}
+
+/// The HTTP metric handlers, made once per path, method and status: looking them up in the
+/// Prometheus registry on every request would cost more than the request's own work.
+final class HTTPMetrics: @unchecked Sendable {
+    static let shared = HTTPMetrics()
+    private let lock = NSLock()
+    private var counters: [String: Counter] = [:]
+    private var timers: [String: Metrics.Timer] = [:]
+
+    func handlers(path: String, method: String, status: Int) -> (Counter, Metrics.Timer) {
+        let key = "\(method) \(status) \(path)"
+        return lock.withLock {
+            let counter = counters[key] ?? {
+                let c = Counter(label: "sluice_http_requests_total", dimensions: [("path", path), ("method", method), ("status", String(status))])
+                counters[key] = c
+                return c
+            }()
+            let timer = timers[path] ?? {
+                let t = Metrics.Timer(label: "sluice_http_request_duration_seconds", dimensions: [("path", path)])
+                timers[path] = t
+                return t
+            }()
+            return (counter, timer)
+        }
     }
 }

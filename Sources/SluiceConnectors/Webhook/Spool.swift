@@ -125,7 +125,13 @@ public final class Spool: @unchecked Sendable {
                 }
                 offset = next
             }
-            if offset < fileSize {
+            if offset < fileSize, number != numbers.last {
+                // Only the last segment is written to, so an earlier one was synced whole and every
+                // frame in it was answered: this is damage, not a torn write. Keep the frames after
+                // it; delivery stops there with an error naming the segment.
+                notices.append("\(path(number)): the frame at offset \(offset) fails its checksum; the segment is damaged")
+                offset = fileSize
+            } else if offset < fileSize {
                 // Never answered (the fsync that would have come after it did not): drop it.
                 notices.append("\(path(number)): \(fileSize - offset) bytes after offset \(offset) are not a complete frame (a write cut short by a crash); removed")
                 guard ftruncate(fd, off_t(offset)) == 0, fsync(fd) == 0 else { throw Self.error("cannot truncate \(path(number))") }

@@ -111,9 +111,11 @@ public final class SpoolSource: Source, @unchecked Sendable {
             switch frame.format {
             case .ndjson:
                 for o in frame.rejectedOrigins { skipped.insert(o + lines) }
-                text += frame.body
-                if frame.body.last != 10 { text.append(10) }
-                lines += frame.body.withUnsafeBufferPointer { p in p.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } } + (frame.body.last != 10 ? 1 : 0)
+                // A byte-order mark is skipped at the start of a body, not in the middle of the text.
+                let body = frame.body.starts(with: [0xEF, 0xBB, 0xBF]) ? frame.body.dropFirst(3) : frame.body[...]
+                text += body
+                if body.last != 10 { text.append(10) }
+                lines += body.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } + (body.last != 10 ? 1 : 0)
             case .json:
                 try await flush()
                 let raw = try WebhookBody.parse(frame.body, format: .json, location: location)
@@ -125,13 +127,42 @@ public final class SpoolSource: Source, @unchecked Sendable {
     }
 
     private func send(_ raw: RawBatch, skipping: Set<Int>, emit: (SourceBatch) async throws -> Void) async throws -> Int64 {
-        var (batch, rejected) = typer.type(raw)
-        if !skipping.isEmpty {
-            batch = batch.taking(batch.origins.indices.filter { !skipping.contains(batch.origins[$0]) })
-            rejected.removeAll { $0.origin.map(skipping.contains) ?? false }
-        }
+        let (batch, rejected) = typer.type(Self.deliverable(raw, skipping: skipping, declared: typer.declared))
         try await emit(SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead))
         return Int64(batch.rowCount + rejected.count)
+    }
+
+    /// The records not refused at the door, with only the undeclared fields they have a value in:
+    /// a field only refused records carry (or one null throughout, which the door treats as
+    /// absent) must not add a column, decide a column's type, or trip `evolution: freeze`.
+    static func deliverable(_ raw: RawBatch, skipping: Set<Int>, declared: Schema) -> RawBatch {
+        let null = RawKind.null.rawValue
+        let keep = raw.origins.indices.filter { !skipping.contains(raw.origins[$0]) }
+        let empty = Set(raw.names.indices.filter { c in
+            declared[raw.names[c]] == nil && !keep.contains { raw.columns[c].kinds[$0] != null }
+        })
+        var out = raw
+        out.rejected.removeAll { $0.origin.map(skipping.contains) ?? false }
+        if keep.count == raw.rowCount, empty.isEmpty { return out }
+        out.origins = keep.map { raw.origins[$0] }
+        out.names = []
+        out.columns = []
+        for (c, name) in raw.names.enumerated() where !empty.contains(c) {
+            let column = raw.columns[c]
+            var kept = RawColumn()
+            if keep.count == raw.rowCount { kept = column } else {
+                column.bytes.withUnsafeBytes { all in
+                    for row in keep {
+                        guard column.kinds[row] != null else { kept.appendNull(); continue }
+                        kept.append(RawKind(rawValue: column.kinds[row]) ?? .text,
+                                    UnsafeRawBufferPointer(rebasing: all[column.offsets[row]..<column.offsets[row + 1]]))
+                    }
+                }
+            }
+            out.names.append(name)
+            out.columns.append(kept)
+        }
+        return out
     }
 
     public func acknowledge(_ entries: [StateEntry]) async {

@@ -25,6 +25,7 @@ public enum WebhookBody {
         case .json:
             let doc = JSONDocumentReader(reader: reader, location: location, recordsPath: nil)
             doc.originIsIndex = true
+            doc.rejectsTrailingContent = true
             return try doc.next(maxRows: .max, maxBytes: .max) ?? RawBatch()
         }
     }

@@ -43,6 +43,7 @@ public final class WebhookEndpoint: @unchecked Sendable {
     /// Records checked and refused per rule since the start, for `sluice_data_quality_score`.
     private var checked = 0
     private var failedByRule: [String: Int] = [:]
+    private var scoreGauges: [String: Gauge] = [:]
 
     public init(pipeline: PipelineConfig, config: WebhookSourceConfig, spool: Spool) {
         self.pipeline = pipeline.name
@@ -135,16 +136,18 @@ public final class WebhookEndpoint: @unchecked Sendable {
     /// pipeline's quality score at the door.
     private func recordQuality(_ verdict: WebhookVerdict) {
         guard verdict.records > 0 else { return }
-        let scores: [(String, Double)] = lock.withLock {
+        let scores: [(Gauge, Double)] = lock.withLock {
             checked += verdict.records
             for p in verdict.problems { failedByRule[p.rule, default: 0] += 1 }
             let total = Double(checked)
             let all = 1 - Double(failedByRule.values.reduce(0, +)) / total
-            return failedByRule.map { ($0.key, 1 - Double($0.value) / total) } + [("all", max(0, all))]
+            return (failedByRule.map { ($0.key, 1 - Double($0.value) / total) } + [("all", max(0, all))]).map { rule, score in
+                let gauge = scoreGauges[rule] ?? Gauge(label: "sluice_data_quality_score", dimensions: [("pipeline", pipeline), ("rule", rule)])
+                scoreGauges[rule] = gauge
+                return (gauge, score)
+            }
         }
-        for (rule, score) in scores {
-            Gauge(label: "sluice_data_quality_score", dimensions: [("pipeline", pipeline), ("rule", rule)]).record(score)
-        }
+        for (gauge, score) in scores { gauge.record(score) }
     }
 
     /// `{"status":"accepted"|"partial"|"rejected","accepted":N,"rejected":M,"errors":[…]}` (at most 100 errors listed).

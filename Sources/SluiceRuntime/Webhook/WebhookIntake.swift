@@ -63,12 +63,13 @@ public struct WebhookIntake: Sendable {
         } catch let e as SluiceError {
             throw BodyError(message: e.message + (e.location.map { " (\($0))" } ?? ""))
         }
-        // Every record's origin in body order, for its index.
-        let order = (raw.origins + raw.rejected.compactMap(\.origin)).sorted()
-        let indexOf = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        // Every record's origin in body order, for its index (JSON origins are the index + 1
+        // already; NDJSON line numbers skip blank lines).
+        let order = raw.rejected.isEmpty ? raw.origins : (raw.origins + raw.rejected.compactMap(\.origin)).sorted()
         var problems: [WebhookProblem] = []
         func add(_ origin: Int, field: String?, rule: String, expected: String, got: String?, message: String) {
-            problems.append(WebhookProblem(index: indexOf[origin] ?? origin - 1, line: format == .ndjson ? origin : nil, field: field,
+            let index = format == .json ? origin - 1 : Self.position(of: origin, in: order)
+            problems.append(WebhookProblem(index: index, line: format == .ndjson ? origin : nil, field: field,
                                            rule: rule, expected: expected, got: got.map { String($0.prefix(200)) }, message: message))
         }
         for r in raw.rejected {
@@ -122,6 +123,16 @@ public struct WebhookIntake: Sendable {
         problems.sort { ($0.index, $0.rule) < ($1.index, $1.rule) }
         return WebhookVerdict(format: format, records: order.count, accepted: order.count - refused.count, problems: problems,
                               rejectedOrigins: refused.sorted())
+    }
+
+    /// Where `origin` is in the sorted `order` (binary search).
+    static func position(of origin: Int, in order: [Int]) -> Int {
+        var low = 0, high = order.count
+        while low < high {
+            let mid = (low + high) / 2
+            if order[mid] < origin { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 
     /// A value as the caller sent it, roughly: text quoted, other values as JSON.

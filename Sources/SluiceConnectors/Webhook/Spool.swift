@@ -421,6 +421,8 @@ public final class Spool: @unchecked Sendable {
         while !writerDone, writer != nil { lock.wait() }
         let woken = waiters
         waiters = [:]
+        // Another process (or a new Spool here) may use the directory from now on.
+        if lockFD >= 0 { Glibc.close(lockFD); lockFD = -1 }
         lock.unlock()
         for w in woken.values { w.resume() }
     }

@@ -9,10 +9,20 @@ public enum WebhookBody {
         let type = (contentType ?? "").lowercased()
         if type.contains("ndjson") || type.contains("jsonl") || type.contains("json-seq") { return .ndjson }
         if type.contains("json") { return .json }
-        // No usable content type: an array is a document; otherwise lines if there are several.
-        let first = body.first { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }
-        if first == UInt8(ascii: "[") { return .json }
-        return body.dropLast().contains(10) ? .ndjson : .json
+        // No usable content type: NDJSON when there are several lines and each starts an
+        // object; anything else (an array, one object, pretty-printed or not) is a document.
+        var lines = 0
+        var atLineStart = true
+        for byte in body {
+            if byte == 10 { atLineStart = true; continue }
+            if byte == 32 || byte == 9 || byte == 13 { continue }
+            if atLineStart {
+                guard byte == UInt8(ascii: "{") else { return .json }
+                lines += 1
+                atLineStart = false
+            }
+        }
+        return lines > 1 ? .ndjson : .json
     }
 
     /// All records of one body, in one batch. Throws when the body as a whole is not JSON (an

@@ -44,9 +44,10 @@ public struct SpoolFrame: Sendable, Equatable {
 
     /// The frame with its length and checksum, ready to append.
     public func encoded() -> [UInt8] {
-        var p: [UInt8] = []
+        // One buffer: the length and checksum are filled in once the payload after them is written.
+        var p = [UInt8](repeating: 0, count: Self.headerBytes)
         let key = Array((idempotencyKey ?? "").utf8.prefix(1024))
-        p.reserveCapacity(64 + key.count + responseBody.count + rejectedOrigins.count * 4 + body.count)
+        p.reserveCapacity(Self.headerBytes + 64 + key.count + responseBody.count + rejectedOrigins.count * 4 + body.count)
         p.append(Self.version)
         p.append(format.rawValue)
         p.appendLE(UInt64(bitPattern: receivedAt))
@@ -59,12 +60,12 @@ public struct SpoolFrame: Sendable, Equatable {
         p.appendLE(UInt32(rejectedOrigins.count))
         for o in rejectedOrigins { p.appendLE(UInt32(o)) }
         p.appendLE(UInt32(body.count)); p += body
-        var out: [UInt8] = []
-        out.reserveCapacity(p.count + Self.headerBytes)
-        out.appendLE(UInt32(p.count))
-        out.appendLE(Self.checksum(p[...]))
-        out += p
-        return out
+        let length = UInt32(p.count - Self.headerBytes), crc = Self.checksum(p[Self.headerBytes...])
+        for i in 0..<4 {
+            p[i] = UInt8(truncatingIfNeeded: length >> (8 * i))
+            p[4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * i))
+        }
+        return p
     }
 
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {

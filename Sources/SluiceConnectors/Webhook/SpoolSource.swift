@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceConfig
 import SluiceCore
 import SluiceFormats
@@ -113,9 +116,10 @@ public final class SpoolSource: Source, @unchecked Sendable {
                 for o in frame.rejectedOrigins { skipped.insert(o + lines) }
                 // A byte-order mark is skipped at the start of a body, not in the middle of the text.
                 let body = frame.body.starts(with: [0xEF, 0xBB, 0xBF]) ? frame.body.dropFirst(3) : frame.body[...]
+                let start = text.count
                 text += body
                 if body.last != 10 { text.append(10) }
-                lines += body.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } + (body.last != 10 ? 1 : 0)
+                lines += Self.newlines(in: text, from: start)
             case .json:
                 try await flush()
                 let raw = try WebhookBody.parse(frame.body, format: .json, location: location)
@@ -163,6 +167,21 @@ public final class SpoolSource: Source, @unchecked Sendable {
             out.columns.append(kept)
         }
         return out
+    }
+
+    /// Newline bytes in `bytes[from...]`, found with memchr: delivery goes over every byte spooled.
+    static func newlines(in bytes: [UInt8], from start: Int) -> Int {
+        bytes.withUnsafeBytes { p in
+            guard let base = p.baseAddress else { return 0 }
+            var at = base + start
+            let end = base + p.count
+            var n = 0
+            while at < end, let hit = memchr(at, 10, end - at) {
+                n += 1
+                at = UnsafeRawPointer(hit) + 1
+            }
+            return n
+        }
     }
 
     public func acknowledge(_ entries: [StateEntry]) async {

@@ -42,18 +42,18 @@ public final class CSVReader {
     /// Field spans of the record being parsed, reused across records. Hot loops work on a local
     /// copy moved out of `self`: stored properties of a class pay a dynamic exclusivity check on
     /// every access, which cost more than the parsing itself.
+    /// One field of the record being scanned: its bytes in the buffer, whether it was quoted and
+    /// whether it has doubled quotes to collapse. One array of them, so a field costs one append.
+    struct Span {
+        var start: Int
+        var end: Int
+        var escaped: Bool
+        var quoted: Bool
+    }
     struct Spans {
-        var starts: [Int] = []
-        var ends: [Int] = []
-        var escaped: [Bool] = []
-        var quoted: [Bool] = []
-        var count: Int { starts.count }
-        mutating func removeAll() {
-            starts.removeAll(keepingCapacity: true)
-            ends.removeAll(keepingCapacity: true)
-            escaped.removeAll(keepingCapacity: true)
-            quoted.removeAll(keepingCapacity: true)
-        }
+        var items: [Span] = []
+        var count: Int { items.count }
+        mutating func removeAll() { items.removeAll(keepingCapacity: true) }
     }
     private var spans = Spans()
 
@@ -211,7 +211,7 @@ public final class CSVReader {
                         if j + 1 >= n, !eof { return .incomplete }
                         break
                     }
-                    spans.starts.append(i + 1); spans.ends.append(j); spans.escaped.append(hasEscape); spans.quoted.append(true)
+                    spans.items.append(Span(start: i + 1, end: j, escaped: hasEscape, quoted: true))
                     i = j + 1
                     if i >= n { return eof ? .complete(end: n, lines: lines + 1) : .incomplete }
                     let c = p[i]
@@ -235,7 +235,7 @@ public final class CSVReader {
                     j += 1
                 }
                 if j >= n, !eof { return .incomplete }
-                spans.starts.append(i); spans.ends.append(j); spans.escaped.append(false); spans.quoted.append(false)
+                spans.items.append(Span(start: i, end: j, escaped: false, quoted: false))
                 if j >= n { return .complete(end: n, lines: lines + 1) }
                 let c = p[j]
                 if c == delim { i = j + 1; continue }
@@ -250,11 +250,12 @@ public final class CSVReader {
         var total = 0
         let quote = options.quote
         let nullValues = self.nullValues, emptyIsNull = self.emptyIsNull
-        buffer.withUnsafeBytes { p in
+        // Through a buffer pointer: the columns array is not checked for uniqueness per field.
+        buffer.withUnsafeBytes { p in columns.withUnsafeMutableBufferPointer { columns in
             for f in 0..<spans.count {
-                let s = spans.starts[f], e = spans.ends[f]
+                let s = spans.items[f].start, e = spans.items[f].end
                 total += e - s
-                if spans.escaped[f] {
+                if spans.items[f].escaped {
                     // Collapse doubled quotes.
                     var value: [UInt8] = []
                     value.reserveCapacity(e - s)
@@ -267,9 +268,9 @@ public final class CSVReader {
                     continue
                 }
                 let v = UnsafeRawBufferPointer(rebasing: p[s..<e])
-                if !spans.quoted[f], Self.isNull(v, nullValues, emptyIsNull) { columns[f].appendNull() } else { columns[f].append(.text, v) }
+                if !spans.items[f].quoted, Self.isNull(v, nullValues, emptyIsNull) { columns[f].appendNull() } else { columns[f].append(.text, v) }
             }
-        }
+        } }
         return total
     }
 
@@ -283,8 +284,8 @@ public final class CSVReader {
     }
 
     private func fieldString(_ f: Int, _ spans: Spans) -> String {
-        var bytes = Array(buffer[spans.starts[f]..<spans.ends[f]])
-        if spans.escaped[f] {
+        var bytes = Array(buffer[spans.items[f].start..<spans.items[f].end])
+        if spans.items[f].escaped {
             var out: [UInt8] = []
             var k = 0
             while k < bytes.count { out.append(bytes[k]); k += bytes[k] == options.quote ? 2 : 1 }

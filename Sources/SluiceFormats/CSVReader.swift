@@ -229,6 +229,13 @@ public final class CSVReader {
                     return .malformed("unexpected character after a closing quote in field \(spans.count)", end: min(end, n))
                 }
                 var j = i
+                // Eight bytes at a time while none of them ends the field, then byte by byte.
+                let base = p.baseAddress!
+                while j + 8 <= n {
+                    let w = (base + j).loadUnaligned(as: UInt64.self)
+                    if Self.hasByte(w, delim) || Self.hasByte(w, 10) || Self.hasByte(w, 13) { break }
+                    j += 8
+                }
                 while j < n {
                     let c = p[j]
                     if c == delim || c == 10 || c == 13 { break }
@@ -244,6 +251,13 @@ public final class CSVReader {
                 return .complete(end: j + 1 < n && p[j + 1] == 10 ? j + 2 : j + 1, lines: lines + 1)
             }
         }
+    }
+
+    /// Whether any of the eight bytes of `w` is `byte` (the zero-byte test on `w` xor `byte`s).
+    @inline(__always) static func hasByte(_ w: UInt64, _ byte: UInt8) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let x = w ^ (ones &* UInt64(byte))
+        return (x &- ones) & ~x & highs != 0
     }
 
     private func appendRecord(_ spans: Spans, to columns: inout [RawColumn]) -> Int {

@@ -3,8 +3,7 @@
 # records are fsynced to its spool; delivered to SQLite in the background) against a FastAPI +
 # Pydantic app that validates each request and commits it to SQLite (WAL, synchronous=FULL)
 # before its 202 (peers/fastapi_webhook.py, uvicorn). wrk posts ~1 KB orders for DURATION seconds:
-# one JSON object per request (peers/webhook_post.lua), then NDJSON batches of 100
-# (peers/webhook_ndjson.lua).
+# one JSON object per request, then NDJSON batches of 100 (both peers/webhook_orders.lua).
 #
 #   bench/serve.sh [--duration S] [--connections N] [--threads T] [--workers N] [--tools REGEX] [--keep] [--quick]
 #
@@ -53,12 +52,12 @@ command -v wrk >/dev/null 2>&1 || { echo "wrk not found: run bench/setup.sh (it 
 command -v sqlite3 >/dev/null 2>&1 || { echo "sqlite3 CLI not found: run bench/setup.sh, or apt-get install sqlite3" >&2; exit 1; }
 command -v curl >/dev/null 2>&1 || { echo "curl not found: apt-get install curl" >&2; exit 1; }
 
-# id | tool | mode | wrk script | path
+# id | tool | mode | records per request | path
 RUNS=(
-    "sluice-single|sluice|single|webhook_post.lua|/v1/orders"
-    "fastapi-single|fastapi|single|webhook_post.lua|/v1/orders"
-    "sluice-ndjson|sluice|ndjson x$BATCH|webhook_ndjson.lua|/v1/orders"
-    "fastapi-ndjson|fastapi|ndjson x$BATCH|webhook_ndjson.lua|/v1/orders/batch"
+    "sluice-single|sluice|single|1|/v1/orders"
+    "fastapi-single|fastapi|single|1|/v1/orders"
+    "sluice-ndjson|sluice|ndjson x$BATCH|$BATCH|/v1/orders"
+    "fastapi-ndjson|fastapi|ndjson x$BATCH|$BATCH|/v1/orders/batch"
 )
 SELECTED=()
 for entry in "${RUNS[@]}"; do
@@ -191,7 +190,7 @@ RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 failed=0
 for entry in "${SELECTED[@]}"; do
-    IFS='|' read -r id tool mode script path <<<"$entry"
+    IFS='|' read -r id tool mode per_request path <<<"$entry"
     if [ "$tool" = fastapi ] && [ -n "$FASTAPI_NA" ]; then
         printf '%s\t%s\t%s\tn/a\t\t\t\t\t\t\t\t%s\n' "$id" "$tool" "$mode" "$FASTAPI_NA" >>"$RESULTS"; continue
     fi
@@ -206,7 +205,7 @@ for entry in "${SELECTED[@]}"; do
     fi
     log "$id: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s $BASE$path"
     wrk_rc=0
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s -s "$BENCH_DIR/peers/$script" "$BASE$path" -- "$BATCH" \
+    wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s -s "$BENCH_DIR/peers/webhook_orders.lua" "$BASE$path" -- "$per_request" \
         >"$dir/wrk.out" 2>&1 || wrk_rc=$?
     accepted=""
     [ "$tool" = sluice ] && accepted=$(accepted_metric)

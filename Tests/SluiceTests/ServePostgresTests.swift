@@ -18,13 +18,7 @@ extension PostgresTests {
                                    source: "spool: { max_bytes: 1MiB }")
         let server = try ServeTests.Server(dir: dir)
         let total = 30_000
-        let load = Process()
-        load.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        load.arguments = [SluiceProcess.packageRoot.appendingPathComponent("Tests/load/webhook_load.py").path, String(server.port), "/v1/orders",
-                          String(total), "50", "8", dir + "/acked.txt", "240", "--key=X-API-Key=good-key"]
-        let summary = Pipe()
-        load.standardOutput = summary
-        try load.run()
+        let load = try ServeTests.Load(server, total: total, batch: 50, connections: 8)
         usleep(1_000_000)
         try Self.psql("""
             ALTER DATABASE \(database) ALLOW_CONNECTIONS false;
@@ -33,8 +27,7 @@ extension PostgresTests {
         usleep(30_000_000)
         let readyDuringOutage = try ServeTests.Server.get(server.port, "/readyz")
         try Self.psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
-        load.waitUntilExit()
-        let report = String(decoding: summary.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let report = load.finish()
         #expect(readyDuringOutage.status == 503, "\(readyDuringOutage.body)")
         let stats = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any]
         let statuses = stats?["statuses"] as? [String: Int] ?? [:]

@@ -134,6 +134,29 @@ import FoundationNetworking
 
     static let key = ["X-API-Key": "good-key"]
 
+    /// Tests/load/webhook_load.py sending `total` records in batches to the server, its
+    /// acknowledged batches in DIR/acked.txt; `finish` waits for it and returns its JSON summary.
+    final class Load {
+        let process = Process()
+        private let summary = Pipe()
+
+        init(_ server: Server, total: Int, batch: Int, connections: Int) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [SluiceProcess.packageRoot.appendingPathComponent("Tests/load/webhook_load.py").path, String(server.port),
+                                 "/v1/orders", String(total), String(batch), String(connections), server.dir + "/acked.txt", "240",
+                                 "--key=X-API-Key=good-key"]
+            process.standardOutput = summary
+            try process.run()
+        }
+
+        var isRunning: Bool { process.isRunning }
+
+        func finish() -> String {
+            process.waitUntilExit()
+            return String(decoding: summary.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+    }
+
     /// Records in the batches the load generator saw acknowledged ("first last status" lines).
     static func acknowledgedRecords(_ path: String) throws -> Int {
         var n = 0
@@ -246,13 +269,7 @@ import FoundationNetworking
         let dir = try Self.project()
         let server = try Server(dir: dir)
         let total = 60_000
-        let load = Process()
-        load.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        load.arguments = [SluiceProcess.packageRoot.appendingPathComponent("Tests/load/webhook_load.py").path, String(server.port), "/v1/orders",
-                          String(total), "10", "16", dir + "/acked.txt", "240", "--key=X-API-Key=good-key"]
-        let summary = Pipe()
-        load.standardOutput = summary
-        try load.run()
+        let load = try Load(server, total: total, batch: 10, connections: 16)
         var rng = SeededRandom(seed: 8)
         var kills = 0
         while load.isRunning, kills < 6 {
@@ -262,8 +279,7 @@ import FoundationNetworking
             kills += 1
             try server.restart()
         }
-        load.waitUntilExit()
-        let report = String(decoding: summary.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let report = load.finish()
         #expect(kills >= 4, "only \(kills) kills before the load finished: \(report)")
         #expect(server.stop() == 0, "\(server.log.suffix(2000))")
         #expect(try Self.acknowledgedRecords(dir + "/acked.txt") == total, "\(report)")

@@ -76,12 +76,12 @@ public final class WebhookEndpoint: @unchecked Sendable {
         case .forbidden: return .error(403, "forbidden")
         }
 
-        var key: String?
+        var key: (name: String, digest: [UInt8])?
         if let k = header(config.idempotencyHeader), !k.isEmpty {
             guard k.utf8.count <= 255 else { return .error(400, "\(config.idempotencyHeader) is longer than 255 bytes") }
             let digest = WebhookIntake.digest(body)
             switch spool.keys.reserve(k, digest: digest) {
-            case .new: key = k
+            case .new: key = (k, digest)
             case .inFlight: return .error(409, "a request with this \(config.idempotencyHeader) is still being handled; retry later")
             case .mismatch: return .error(422, "this \(config.idempotencyHeader) was used before with a different body")
             case .replay(let status, let body):
@@ -93,13 +93,13 @@ public final class WebhookEndpoint: @unchecked Sendable {
         let (response, stored) = await store(body, contentType: contentType, key: key)
         if let key {
             // Only a stored request's answer is remembered; after any other the key may be used again.
-            if let stored { spool.keys.complete(key, stored) } else { spool.keys.cancel(key) }
+            if let stored { spool.keys.complete(key.name, stored) } else { spool.keys.cancel(key.name) }
         }
         return response
     }
 
     /// The answer, and the idempotency entry when the records were stored.
-    private func store(_ body: [UInt8], contentType: String?, key: String?) async -> (WebhookResponse, IdempotencyIndex.Entry?) {
+    private func store(_ body: [UInt8], contentType: String?, key: (name: String, digest: [UInt8])?) async -> (WebhookResponse, IdempotencyIndex.Entry?) {
         let verdict: WebhookVerdict
         do {
             verdict = try intake.check(body, contentType: contentType)
@@ -114,8 +114,8 @@ public final class WebhookEndpoint: @unchecked Sendable {
         let status = verdict.problems.isEmpty ? 202 : 422
         let answer = Self.answer(verdict, stored: keepsNothing ? 0 : verdict.accepted)
         if keepsNothing { return (WebhookResponse(verdict.records == 0 ? 202 : status, json: answer), nil) }
-        let frame = SpoolFrame(format: verdict.format, receivedAt: Temporal.nowMicros(), recordCount: verdict.accepted, idempotencyKey: key,
-                               bodyDigest: key == nil ? [] : WebhookIntake.digest(body), responseStatus: status, responseBody: answer,
+        let frame = SpoolFrame(format: verdict.format, receivedAt: Temporal.nowMicros(), recordCount: verdict.accepted, idempotencyKey: key?.name,
+                               bodyDigest: key?.digest ?? [], responseStatus: status, responseBody: answer,
                                rejectedOrigins: verdict.rejectedOrigins, body: body)
         do {
             _ = try await spool.append(frame)

@@ -1,11 +1,13 @@
--- wrk script for bench/serve.sh: POSTs one ~1 KB JSON order per request to the URL's path
--- (Content-Type: application/json). order_id is unique across threads and requests: the
--- thread's number (1, 2, ...) followed by its 9-digit request counter.
+-- wrk script for bench/serve.sh: POSTs ~1 KB JSON orders to the URL's path. The first script
+-- argument is the records per request: 1 (the default) sends one JSON object
+-- (Content-Type: application/json), more send an NDJSON batch (application/x-ndjson, one order
+-- per line). order_id is unique across threads and records: the thread's number (1, 2, ...)
+-- followed by its 9-digit record counter.
 --
---   wrk -t2 -c64 -d30s -s bench/peers/webhook_post.lua http://127.0.0.1:PORT/v1/orders
+--   wrk -t2 -c64 -d30s -s bench/peers/webhook_orders.lua http://127.0.0.1:PORT/v1/orders -- 100
 --
 -- done() prints one line for the script to parse:
---   RESULT requests=N ok=N non2xx=M records_per_request=1 timeouts=T socket_errors=E
+--   RESULT requests=N ok=N non2xx=M records_per_request=B timeouts=T socket_errors=E
 --          p50_ms=X p99_ms=Y rps=Z duration_s=S
 -- (ok: 2xx answers; requests: all answers; latencies from wrk's histogram, in microseconds).
 
@@ -21,7 +23,6 @@ end
 local statuses = { "new", "paid", "shipped", "cancelled" }
 local countries = { "DE", "FR", "US", "GB", "NL", "SE", "ES", "IT" }
 local note = string.rep("Leave the parcel with the neighbour if nobody answers; ring twice. ", 12)
-local headers = { ["Content-Type"] = "application/json" }
 
 -- One order as JSON text (about 1 KB), varied by n.
 function order(id, n)
@@ -35,15 +36,24 @@ function order(id, n)
 end
 
 function init(args)
+    batch = math.max(1, tonumber(args[1] or "") or 1)
+    headers = { ["Content-Type"] = batch == 1 and "application/json" or "application/x-ndjson" }
     seq = 0
     ok = 0
     non2xx = 0
+    lines = {}
 end
 
 function request()
-    seq = seq + 1
-    local body = order(tid .. string.format("%09d", seq), seq)
-    return wrk.format("POST", wrk.path, headers, body)
+    if batch == 1 then
+        seq = seq + 1
+        return wrk.format("POST", wrk.path, headers, order(tid .. string.format("%09d", seq), seq))
+    end
+    for i = 1, batch do
+        seq = seq + 1
+        lines[i] = order(tid .. string.format("%09d", seq), seq)
+    end
+    return wrk.format("POST", wrk.path, headers, table.concat(lines, "\n", 1, batch) .. "\n")
 end
 
 function response(status, headers, body)
@@ -51,15 +61,16 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-    local total_ok, total_bad = 0, 0
+    local total_ok, total_bad, size = 0, 0, 1
     for _, t in ipairs(threads) do
         total_ok = total_ok + t:get("ok")
         total_bad = total_bad + t:get("non2xx")
+        size = t:get("batch") or size
     end
     local e = summary.errors
     local secs = summary.duration / 1e6
-    io.write(string.format("RESULT requests=%d ok=%d non2xx=%d records_per_request=1 timeouts=%d socket_errors=%d "
+    io.write(string.format("RESULT requests=%d ok=%d non2xx=%d records_per_request=%d timeouts=%d socket_errors=%d "
         .. "p50_ms=%.3f p99_ms=%.3f rps=%.1f duration_s=%.3f\n",
-        summary.requests, total_ok, total_bad, e.timeout, e.connect + e.read + e.write,
+        summary.requests, total_ok, total_bad, size, e.timeout, e.connect + e.read + e.write,
         latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests / secs, secs))
 end

@@ -230,51 +230,68 @@ public final class Spool: @unchecked Sendable {
             }
             let batch = pending
             pending = []
-            var rolled: Error?
-            if segments[segments.count - 1].size >= segmentBytes {
-                do { try openActive(creating: true) } catch { rolled = error }
-            }
-            let fd = activeFD
-            let durableSize = segments[segments.count - 1].size
             lock.unlock()
-
-            var failure: String?
-            if let rolled { failure = "\(rolled)" } else {
-                var buffer: [UInt8] = []
-                buffer.reserveCapacity(batch.reduce(0) { $0 + $1.bytes.count })
-                for p in batch { buffer += p.bytes }
-                failure = Self.writeAll(fd, buffer)
-                if failure == nil, fdatasync(fd) != 0 { failure = "fdatasync: \(String(cString: strerror(errno)))" }
-                // Whatever part of a failed write reached the file was never acknowledged.
-                if failure != nil { _ = ftruncate(fd, off_t(durableSize)) }
-            }
-
-            lock.lock()
-            var positions: [SpoolPosition] = []
-            if failure == nil {
-                var s = segments[segments.count - 1]
-                for p in batch {
-                    s.size += Int64(p.bytes.count)
-                    s.records += Int64(p.records)
-                    undeliveredRecords += Int64(p.records)
-                    if let key = p.key { s.keys.append(key) }
-                    positions.append(SpoolPosition(segment: s.number, offset: s.size))
-                }
-                segments[segments.count - 1] = s
-            }
-            pendingBytes -= batch.reduce(0) { $0 + Int64($1.bytes.count) }
-            let woken = waiters
-            waiters = [:]
-            lock.unlock()
-            for (i, p) in batch.enumerated() {
-                if let failure {
-                    p.continuation.resume(throwing: Refusal.unavailable("the spool cannot write: \(failure)"))
-                } else {
-                    p.continuation.resume(returning: positions[i])
-                }
-            }
-            for w in woken.values { w.resume() }
+            // A batch that crosses the segment size goes on in the next segment, so a segment
+            // passes `segmentBytes` by at most one frame however many requests wait at once.
+            var start = 0
+            while start < batch.count { start = commit(batch, from: start) }
         }
+    }
+
+    /// Writes and syncs frames of `batch` from `start` into the active segment (rolling it over
+    /// first when it is full), answers them, and returns where the next segment's frames begin.
+    private func commit(_ batch: [Pending], from start: Int) -> Int {
+        lock.lock()
+        var failure: String?
+        if segments[segments.count - 1].size >= segmentBytes {
+            do { try openActive(creating: true) } catch { failure = "\(error)" }
+        }
+        let fd = activeFD
+        let durableSize = segments[segments.count - 1].size
+        lock.unlock()
+
+        var end = start, size = durableSize
+        repeat {
+            size += Int64(batch[end].bytes.count)
+            end += 1
+        } while end < batch.count && size < segmentBytes
+        let chunk = batch[start..<end]
+        if failure == nil {
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(Int(size - durableSize))
+            for p in chunk { buffer += p.bytes }
+            failure = Self.writeAll(fd, buffer)
+            if failure == nil, fdatasync(fd) != 0 { failure = "fdatasync: \(String(cString: strerror(errno)))" }
+            // Whatever part of a failed write reached the file was never acknowledged.
+            if failure != nil { _ = ftruncate(fd, off_t(durableSize)) }
+        }
+
+        lock.lock()
+        var positions: [SpoolPosition] = []
+        if failure == nil {
+            var s = segments[segments.count - 1]
+            for p in chunk {
+                s.size += Int64(p.bytes.count)
+                s.records += Int64(p.records)
+                undeliveredRecords += Int64(p.records)
+                if let key = p.key { s.keys.append(key) }
+                positions.append(SpoolPosition(segment: s.number, offset: s.size))
+            }
+            segments[segments.count - 1] = s
+        }
+        pendingBytes -= chunk.reduce(0) { $0 + Int64($1.bytes.count) }
+        let woken = waiters
+        waiters = [:]
+        lock.unlock()
+        for (i, p) in chunk.enumerated() {
+            if let failure {
+                p.continuation.resume(throwing: Refusal.unavailable("the spool cannot write: \(failure)"))
+            } else {
+                p.continuation.resume(returning: positions[i])
+            }
+        }
+        for w in woken.values { w.resume() }
+        return end
     }
 
     private static func writeAll(_ fd: Int32, _ buffer: [UInt8]) -> String? {

@@ -8,3 +8,10 @@
 static inline char *sluice_strptime(const char *s, const char *format, struct tm *tm) {
     return strptime(s, format, tm);
 }
+
+#include <string.h>
+
+// memrchr is a GNU extension, likewise hidden from Swift.
+static inline void *sluice_memrchr(const void *s, int c, size_t n) {
+    return memrchr(s, c, n);
+}

@@ -20,4 +20,26 @@ public enum ByteOrder {
         for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
         return h
     }
+
+    /// A 64-bit hash of bytes taken eight at a time, for sketches over many values (distinct
+    /// counts, frequent values): several times faster than FNV-1a on text longer than a word.
+    /// Not stable across versions; callers mix it further (`HyperLogLog.mix`).
+    @inline(__always) public static func hash64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let m: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var h = UInt64(bytes.count) &* m
+        var i = 0
+        let n = bytes.count
+        while i + 8 <= n {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* m
+            h ^= h >> 29
+            i += 8
+        }
+        if i < n {
+            var tail: UInt64 = 0
+            for k in i..<n { tail |= UInt64(bytes[k]) << UInt64((k - i) * 8) }
+            h = (h ^ tail) &* m
+            h ^= h >> 29
+        }
+        return h
+    }
 }

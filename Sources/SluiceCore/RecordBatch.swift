@@ -35,6 +35,13 @@ public struct RecordBatch: Sendable {
         return RecordBatch(schema: schema, columns: columns.map { $0.taking(rows) }, origins: rows.map { origins[$0] })
     }
 
+    /// Adds `n` to every origin: rows parsed from a block in the middle of a file were numbered
+    /// from the block's start.
+    public mutating func shiftOrigins(by n: Int) {
+        guard n != 0 else { return }
+        for i in origins.indices { origins[i] += n }
+    }
+
     /// A batch with only the named columns, in the given order (missing names are skipped).
     public func selecting(_ names: [String]) -> RecordBatch {
         let idx = names.compactMap(schema.index(of:))

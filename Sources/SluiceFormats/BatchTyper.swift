@@ -25,6 +25,10 @@ public final class BatchTyper {
         self.inferred = inferred
     }
 
+    /// Takes over the types a copy of this typer (same inferred types when it started) inferred
+    /// while typing the next batches on another thread.
+    public func adopt(_ inferred: [String: DataType]) { self.inferred = inferred }
+
     public func type(_ raw: RawBatch) -> (RecordBatch, [Rejection]) {
         var failures: [Int: (String, String)] = [:]
         var fields: [Field] = []

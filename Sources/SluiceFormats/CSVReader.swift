@@ -56,17 +56,26 @@ public final class CSVReader {
         mutating func removeAll() { items.removeAll(keepingCapacity: true) }
     }
     private var spans = Spans()
+    /// True when the input ended inside a quoted field. For a block cut from a larger file (see
+    /// `RecordBlockCutter`) it means the cut was not between two records.
+    public private(set) var endedInsideQuotes = false
 
-    public init(reader: ByteReader, options: CSVOptions, location: String) throws {
+    /// `firstLine` numbers the first line of `reader`'s bytes; a block cut from the middle of a
+    /// file (`startsFile: false`) has no byte order mark to skip.
+    public init(reader: ByteReader, options: CSVOptions, location: String, firstLine: Int = 1, startsFile: Bool = true) throws {
         self.reader = reader
         self.options = options
         self.location = location
+        line = firstLine
         nullValues = options.nullValues.filter { !$0.isEmpty }.map { Array($0.utf8) }
         emptyIsNull = options.nullValues.contains("")
         try fill()
-        if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+        if startsFile, buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
         try readHeader()
     }
+
+    /// The line the next record starts on.
+    public var nextLine: Int { line }
 
     private func fill() throws {
         if position > 0, position >= buffer.count / 2 {
@@ -142,6 +151,7 @@ public final class CSVReader {
             case .incomplete:
                 if eof {
                     // The file ends inside a quoted field.
+                    endedInsideQuotes = true
                     batch.rejected.append(Rejection(reason: .parse, message: "unterminated quoted field at end of file",
                                                     origin: line, raw: rawText(position, buffer.count)))
                     position = buffer.count

@@ -16,12 +16,21 @@ public final class JSONLReader {
     private var lastRawBytes: Int64 = 0
     private let maxRecordBytes: Int
 
-    public init(reader: ByteReader, location: String, maxRecordBytes: Int = 64 << 20) {
+    /// `firstLine` numbers the first line of `reader`'s bytes; a block cut from the middle of a
+    /// file (`startsFile: false`) has no byte order mark to skip.
+    public init(reader: ByteReader, location: String, maxRecordBytes: Int = 64 << 20, firstLine: Int = 1, startsFile: Bool = true) {
         self.reader = reader
         self.location = location
         self.maxRecordBytes = maxRecordBytes
+        self.startsFile = startsFile
+        line = firstLine - 1
         assembler.reset()
     }
+
+    private let startsFile: Bool
+    private var started = false
+    /// The line the next record starts on.
+    public var nextLine: Int { line + 1 }
 
     private func fill() throws {
         if position > 0 {
@@ -34,9 +43,10 @@ public final class JSONLReader {
     public func next(maxRows: Int, maxBytes: Int) throws -> RawBatch? {
         var origins: [Int] = []
         var rejected: [Rejection] = []
-        if line == 0, buffer.isEmpty {
+        if !started {
+            started = true
             try fill()
-            if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+            if startsFile, buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
         }
         while origins.count + rejected.count < maxRows, assembler.bytes < maxBytes {
             // Find the end of the current line.

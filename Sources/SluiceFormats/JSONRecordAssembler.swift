@@ -10,6 +10,9 @@ import SluiceCore
 struct JSONRecordAssembler {
     var names: [String] = []
     var nameBytes: [[UInt8]] = []
+    /// Whether a key is written in JSON as its bytes between quotes (no byte that needs escaping),
+    /// so a predicted key is confirmed by comparing the input with it directly.
+    var plainName: [Bool] = []
     var columns: [RawColumn] = []
     var index: [[UInt8]: Int] = [:]
     var predicted: [Int] = []
@@ -35,6 +38,7 @@ struct JSONRecordAssembler {
         let c = names.count
         names.append(String(decoding: key, as: UTF8.self))
         nameBytes.append(key)
+        plainName.append(!key.contains { $0 == 34 || $0 == 92 || $0 < 0x20 })
         index[key] = c
         columns.append(RawColumn(nulls: rows))
         filled.append(-1)
@@ -59,7 +63,15 @@ struct JSONRecordAssembler {
                     s.skipWhitespace()
                     guard !s.atEnd, s.current == 34 else { throw s.fail("expected a key") }
                     let col: Int
-                    if let span = try s.string(scratch: &keyScratch) {
+                    if k < predicted.count, predicted[k] < nameBytes.count, plainName[predicted[k]],
+                       nameBytes[predicted[k]].withUnsafeBytes({ key in
+                           let end = s.i + 1 + key.count
+                           return end < p.count && p[end] == 34 && (key.count == 0 || memcmp(p.baseAddress! + s.i + 1, key.baseAddress!, key.count) == 0)
+                       }) {
+                        // The key the previous record had here, byte for byte: no scan, no lookup.
+                        col = predicted[k]
+                        s.i += nameBytes[col].count + 2
+                    } else if let span = try s.string(scratch: &keyScratch) {
                         let key = UnsafeRawBufferPointer(rebasing: p[span])
                         if k < predicted.count, predicted[k] < nameBytes.count,
                            nameBytes[predicted[k]].withUnsafeBytes({ $0.count == key.count && (key.count == 0 || memcmp($0.baseAddress!, key.baseAddress!, key.count) == 0) }) {

@@ -37,11 +37,14 @@ public struct SchemaDiff: Sendable {
         await source.close()
         let last = try store.schemaVersions(pipeline: p.name).last
         let recorded = last?.schema ?? Schema()
-        // The table keeps its columns: what it would become is the recorded schema widened by the current one.
+        // The table keeps its columns: what it would become is the recorded schema widened by the
+        // current one. The change (and what compatibility says of it) is what the source
+        // presents now, so a recorded column it no longer has shows as removed — when there is
+        // something to read: with nothing new, only new declarations change anything.
         let next = recorded.merged(with: current)
         let statements = (try? await sink.plannedStatements(for: next, context: context)) ?? []
         return SchemaDiff(pipeline: p.name, version: last?.version, recorded: recorded, current: current,
-                          change: SchemaChange(from: recorded, to: next), statements: statements, compatibility: p.schema.compatibility)
+                          change: SchemaChange(from: recorded, to: seen == nil ? next : current), statements: statements, compatibility: p.schema.compatibility)
     }
 
     /// The schema of the first batch the source reads (through the pipeline's transforms).

@@ -244,7 +244,9 @@ struct UnitWriter {
                 }
             }
             for f in config.schema.declared.fields where initial[f.name] == nil { initial.append(f) }
-            if let recorded { try checkCompatibility(from: recorded, to: recorded.merged(with: initial), unit: unit) }
+            // Against what the source presents now, so a recorded column it no longer has counts
+            // as removed (the table keeps it; later batches only ever add to the table).
+            if let recorded { try checkCompatibility(from: recorded, to: initial, unit: unit) }
             sinkSchema = initial
             try await sink.prepare(schema: initial, context: context)
             if initial.count == batch.schema.count { return (batch, []) }

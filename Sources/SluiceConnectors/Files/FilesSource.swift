@@ -20,6 +20,18 @@ public final class FilesSource: Source, @unchecked Sendable {
     }
 
     static let keyPrefix = "file:"
+    /// Files from this size on are parsed on all cores (smaller ones are not worth the threads).
+    static let parallelParseBytes: Int64 = 8 << 20
+
+    private var csvOptions: CSVOptions {
+        var options = CSVOptions()
+        options.header = config.csvHeader
+        options.delimiter = config.csvDelimiter
+        options.quote = config.csvQuote
+        options.nullValues = config.csvNullValues
+        options.columnNames = config.csvColumns
+        return options
+    }
 
     struct Manifest: Codable { var size: Int64; var sha256: String }
 
@@ -72,29 +84,31 @@ public final class FilesSource: Source, @unchecked Sendable {
         // manifest there is nothing to hash.
         let observer: ((UnsafeRawBufferPointer) -> Void)? = config.incremental == .new_files ? { hash.hasher.update(bufferPointer: $0) } : nil
         let reader = try openByteReader(path: path, compression: compression, observer: observer)
-        let next: () throws -> RawBatch?
-        switch config.format {
-        case .csv:
-            var options = CSVOptions()
-            options.header = config.csvHeader
-            options.delimiter = config.csvDelimiter
-            options.quote = config.csvQuote
-            options.nullValues = config.csvNullValues
-            options.columnNames = config.csvColumns
-            let csv = try CSVReader(reader: reader, options: options, location: unit.location)
-            next = { try csv.next(maxRows: context.batchRows, maxBytes: context.batchBytes) }
-        case .jsonl:
-            let jsonl = JSONLReader(reader: reader, location: unit.location)
-            next = { try jsonl.next(maxRows: context.batchRows, maxBytes: context.batchBytes) }
-        case .json:
-            let doc = JSONDocumentReader(reader: reader, location: unit.location, recordsPath: config.recordsPath)
-            next = { try doc.next(maxRows: context.batchRows, maxBytes: context.batchBytes) }
-        case .parquet:
-            preconditionFailure("handled by readParquet")
-        }
-        while let raw = try next() {
-            let (batch, rejected) = typer.type(raw)
-            try await emit(SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if cores > 1, (unit.sizeBytes ?? 0) >= Self.parallelParseBytes, config.format == .csv || config.format == .jsonl {
+            let format: ParallelTextParser.Format = config.format == .csv ? .csv(csvOptions) : .jsonl
+            let parser = ParallelTextParser(format: format, location: unit.location, typer: typer,
+                                            batchRows: context.batchRows, batchBytes: context.batchBytes, parallelism: cores)
+            try await parser.run(reader: reader, emit: emit)
+        } else {
+            let next: () throws -> RawBatch?
+            switch config.format {
+            case .csv:
+                let csv = try CSVReader(reader: reader, options: csvOptions, location: unit.location)
+                next = { try csv.next(maxRows: context.batchRows, maxBytes: context.batchBytes) }
+            case .jsonl:
+                let jsonl = JSONLReader(reader: reader, location: unit.location)
+                next = { try jsonl.next(maxRows: context.batchRows, maxBytes: context.batchBytes) }
+            case .json:
+                let doc = JSONDocumentReader(reader: reader, location: unit.location, recordsPath: config.recordsPath)
+                next = { try doc.next(maxRows: context.batchRows, maxBytes: context.batchBytes) }
+            case .parquet:
+                preconditionFailure("handled by readParquet")
+            }
+            while let raw = try next() {
+                let (batch, rejected) = typer.type(raw)
+                try await emit(SourceBatch(batch: batch, rejected: rejected, bytesRead: raw.bytesRead))
+            }
         }
         guard config.incremental == .new_files else { return [] }
         let digest = hash.hasher.finalize().hexString

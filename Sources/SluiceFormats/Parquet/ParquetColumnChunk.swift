@@ -37,19 +37,18 @@ struct ParquetColumnChunk {
         guard field.nullable || column.nullCount == 0 else {
             throw SluiceError(.sink, "column \(field.name) is declared not nullable but has \(column.nullCount) null value(s)")
         }
-        for row in 0..<column.count {
-            let present = !column.isNull(row)
-            if let last = levelRuns.last, last.present == present {
-                levelRuns[levelRuns.count - 1].count += 1
-            } else {
-                levelRuns.append((present, 1))
-            }
-            pageValues += 1
-            guard present else {
-                metadata.nullCount += 1
-                continue
-            }
-            appendValue(column, row)
+        // Rows go in by ranges, each with the column's buffers taken once (per value, the
+        // accessors' checks cost more than the encoding): a fixed-width range fills the page
+        // exactly; byte arrays, of unknown lengths, go 1,024 at a time, so a page or the
+        // dictionary overshoots its size by at most that many values.
+        let width = ParquetColumnChunk.plainWidth(field.type)
+        var row = 0
+        while row < column.count {
+            let room = width.map { max(1, (options.pageBytes - values.count + $0 - 1) / $0) } ?? 1024
+            let rows = row..<min(column.count, row + room)
+            appendLevels(column, rows)
+            appendValues(column, rows)
+            row = rows.upperBound
             if values.count + pageRawBytes >= options.pageBytes { try flushPage() }
             if dictionary != nil, !dictionaryFull, dictionary!.byteCount > options.dictionaryBytes {
                 try flushPage()
@@ -58,45 +57,117 @@ struct ParquetColumnChunk {
         }
     }
 
-    private mutating func appendValue(_ column: Column, _ row: Int) {
+    /// Bytes a value takes PLAIN-encoded, for fixed-width types.
+    static func plainWidth(_ type: DataType) -> Int? {
+        switch type {
+        case .int64, .timestamp, .double: 8
+        case .date: 4
+        case .decimal(let p, _): p <= 9 ? 4 : p <= 18 ? 8 : 16
+        case .bool: nil   // bits; rare enough to go by the 1,024
+        case .string, .bytes, .json: nil
+        }
+    }
+
+    private mutating func appendLevels(_ column: Column, _ rows: Range<Int>) {
+        pageValues += rows.count
+        if column.nullCount == 0 {
+            addLevelRun(present: true, rows.count)
+            return
+        }
+        for row in rows {
+            let present = !column.isNull(row)
+            addLevelRun(present: present, 1)
+            if !present { metadata.nullCount += 1 }
+        }
+    }
+
+    @inline(__always) private mutating func addLevelRun(present: Bool, _ count: Int) {
+        if let last = levelRuns.last, last.present == present {
+            levelRuns[levelRuns.count - 1].count += count
+        } else {
+            levelRuns.append((present, count))
+        }
+    }
+
+    /// PLAIN values (or dictionary indices) and statistics of the present rows in `rows`.
+    private mutating func appendValues(_ column: Column, _ rows: Range<Int>) {
+        let noNulls = column.nullCount == 0
         switch field.type {
         case .bool:
-            let v = column.bools[row]
-            if boolBits % 8 == 0 { values.append(0) }
-            if v { values[values.count - 1] |= 1 << UInt8(boolBits % 8) }
-            boolBits += 1
-            stats.add(int: v ? 1 : 0)
-        case .int64, .timestamp:
-            let v = column.int64s[row]
-            appendLittleEndian(v)
-            stats.add(int: v)
-        case .date:
-            let v = column.int32s[row]
-            appendLittleEndian(v)
-            stats.add(int: Int64(v))
-        case .double:
-            let v = column.doubles[row]
-            appendLittleEndian(v.bitPattern)
-            stats.add(double: v)
-        case .decimal(let p, _):
-            let v = column.decimals[row]
-            if p <= 9 { appendLittleEndian(Int32(truncatingIfNeeded: v)) } else if p <= 18 { appendLittleEndian(Int64(truncatingIfNeeded: v)) } else {
-                // FIXED_LEN_BYTE_ARRAY(16): big-endian two's complement.
-                withUnsafeBytes(of: v.bigEndian) { values.append(contentsOf: $0) }
+            for row in rows where noNulls || !column.isNull(row) {
+                let v = column.bools[row]
+                if boolBits % 8 == 0 { values.append(0) }
+                if v { values[values.count - 1] |= 1 << UInt8(boolBits % 8) }
+                boolBits += 1
+                stats.add(int: v ? 1 : 0)
             }
-            stats.add(decimal: v)
-        case .string, .bytes, .json:
-            column.withBytes(at: row) { b in
-                if dictionary != nil, !dictionaryFull {
-                    indices.append(UInt32(dictionary!.index(of: b)))
-                    pageRawBytes += b.count + 4
+        case .int64, .timestamp:
+            column.int64s.withUnsafeBufferPointer { appendIntegers($0, rows, column, noNulls) }
+        case .date:
+            column.int32s.withUnsafeBufferPointer { appendIntegers($0, rows, column, noNulls) }
+        case .double:
+            column.doubles.withUnsafeBufferPointer { p in
+                var low = Double.infinity, high = -Double.infinity
+                if noNulls {
+                    values.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[rows])))
+                    for v in p[rows] where !v.isNaN { low = min(low, v); high = max(high, v) }
                 } else {
-                    appendLittleEndian(UInt32(b.count))
-                    values.append(contentsOf: b)
+                    for row in rows where !column.isNull(row) {
+                        let v = p[row]
+                        appendLittleEndian(v.bitPattern)
+                        if !v.isNaN { low = min(low, v); high = max(high, v) }
+                    }
                 }
-                stats.add(bytes: b)
+                // NaN has no order; readers skip on min/max only.
+                if low <= high { stats.add(double: low); stats.add(double: high) }
+            }
+        case .decimal(let p, _):
+            column.decimals.withUnsafeBufferPointer { d in
+                var low = Int128.max, high = Int128.min
+                for row in rows where noNulls || !column.isNull(row) {
+                    let v = d[row]
+                    if p <= 9 { appendLittleEndian(Int32(truncatingIfNeeded: v)) } else if p <= 18 { appendLittleEndian(Int64(truncatingIfNeeded: v)) } else {
+                        // FIXED_LEN_BYTE_ARRAY(16): big-endian two's complement.
+                        withUnsafeBytes(of: v.bigEndian) { values.append(contentsOf: $0) }
+                    }
+                    low = min(low, v)
+                    high = max(high, v)
+                }
+                if low <= high { stats.add(decimal: low); stats.add(decimal: high) }
+            }
+        case .string, .bytes, .json:
+            column.bytes.withUnsafeBytes { all in column.offsets.withUnsafeBufferPointer { offsets in
+                for row in rows where noNulls || !column.isNull(row) {
+                    let b = UnsafeRawBufferPointer(rebasing: all[offsets[row]..<offsets[row + 1]])
+                    if dictionary != nil, !dictionaryFull {
+                        indices.append(UInt32(dictionary!.index(of: b)))
+                        pageRawBytes += b.count + 4
+                    } else {
+                        appendLittleEndian(UInt32(b.count))
+                        values.append(contentsOf: b)
+                    }
+                    stats.add(bytes: b)
+                }
+            } }
+        }
+    }
+
+    /// int64 / timestamp / date values: copied as they are when there are no nulls (the host is
+    /// little-endian, as PLAIN is), min and max over the range.
+    private mutating func appendIntegers<T: FixedWidthInteger>(_ p: UnsafeBufferPointer<T>, _ rows: Range<Int>, _ column: Column, _ noNulls: Bool) {
+        var low = T.max, high = T.min
+        if noNulls {
+            values.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[rows])))
+            for v in p[rows] { low = min(low, v); high = max(high, v) }
+        } else {
+            for row in rows where !column.isNull(row) {
+                let v = p[row]
+                appendLittleEndian(v)
+                low = min(low, v)
+                high = max(high, v)
             }
         }
+        if low <= high { stats.add(int: Int64(low)); stats.add(int: Int64(high)) }
     }
 
     private mutating func appendLittleEndian<T: FixedWidthInteger>(_ v: T) {
@@ -199,8 +270,8 @@ struct Statistics {
     }
 
     mutating func add(bytes v: UnsafeRawBufferPointer) {
-        if minBytes.map({ v.lexicographicallyPrecedes($0) }) ?? true { minBytes = Array(v) }
-        if maxBytes.map({ $0.lexicographicallyPrecedes(v) }) ?? true { maxBytes = Array(v) }
+        if minBytes?.withUnsafeBytes({ ByteOrder.compare(v, $0) < 0 }) ?? true { minBytes = Array(v) }
+        if maxBytes?.withUnsafeBytes({ ByteOrder.compare($0, v) < 0 }) ?? true { maxBytes = Array(v) }
     }
 
     func encoded(_ type: DataType) -> ([UInt8]?, [UInt8]?) {

@@ -12,7 +12,7 @@ struct ColumnProfile {
     private var distinct = HyperLogLog()
     private(set) var minValue: Value?
     private(set) var maxValue: Value?
-    private var welford = (n: 0, mean: 0.0, m2: 0.0)
+    private var moments = Moments()
     private var lengths = (min: Int.max, max: 0, total: 0)
     private var frequent = SpaceSaving(capacity: 64)
     private var minText: [UInt8]?, maxText: [UInt8]?
@@ -42,51 +42,71 @@ struct ColumnProfile {
         count += column.count
         nulls += column.nullCount
         let n = column.count
+        let noNulls = column.nullCount == 0
+        // Each loop takes its column's buffer once: per value, the accessors' checks cost more
+        // than the statistics.
         switch column.type {
         case .int64:
             var low = Int64.max, high = Int64.min
-            for row in 0..<n where !column.isNull(row) {
-                let v = column.int64s[row]
-                low = min(low, v)
-                high = max(high, v)
-                distinct.add(UInt64(bitPattern: v))
-                moments(Double(v))
-                frequent.add(UInt64(bitPattern: v), .int(v))
+            var batch = Moments()
+            column.int64s.withUnsafeBufferPointer { p in
+                for row in 0..<n where noNulls || !column.isNull(row) {
+                    let v = p[row]
+                    low = min(low, v)
+                    high = max(high, v)
+                    distinct.add(UInt64(bitPattern: v))
+                    batch.add(Double(v))
+                    histogram.add(Double(v))
+                    frequent.add(UInt64(bitPattern: v), .int(v))
+                }
             }
+            moments.merge(batch)
             if low <= high { extremes(.int64(low), .int64(high)) }
         case .double:
             var low = Double.infinity, high = -Double.infinity, any = false
-            for row in 0..<n where !column.isNull(row) {
-                let v = column.doubles[row]
-                if !v.isNaN { low = min(low, v); high = max(high, v); any = true }
-                distinct.add(v.bitPattern)
-                moments(v)
-                frequent.add(v.bitPattern, .double(v))
+            var batch = Moments()
+            column.doubles.withUnsafeBufferPointer { p in
+                for row in 0..<n where noNulls || !column.isNull(row) {
+                    let v = p[row]
+                    if !v.isNaN { low = min(low, v); high = max(high, v); any = true }
+                    distinct.add(v.bitPattern)
+                    if v.isFinite { batch.add(v); histogram.add(v) }
+                    frequent.add(v.bitPattern, .double(v))
+                }
             }
+            moments.merge(batch)
             if any { extremes(.double(low), .double(high)) }
         case .decimal(_, let scale):
             var low = Int128.max, high = Int128.min
-            for row in 0..<n where !column.isNull(row) {
-                let u = column.decimals[row]
-                low = min(low, u)
-                high = max(high, u)
-                let key = UInt64(truncatingIfNeeded: u) ^ UInt64(truncatingIfNeeded: u >> 64)
-                distinct.add(key)
-                moments(DecimalText.toDouble(u, scale: scale))
-                frequent.add(key, .decimal(u, scale))
+            var batch = Moments()
+            column.decimals.withUnsafeBufferPointer { p in
+                for row in 0..<n where noNulls || !column.isNull(row) {
+                    let u = p[row]
+                    low = min(low, u)
+                    high = max(high, u)
+                    let key = UInt64(truncatingIfNeeded: u) ^ UInt64(truncatingIfNeeded: u >> 64)
+                    distinct.add(key)
+                    let d = DecimalText.toDouble(u, scale: scale)
+                    batch.add(d)
+                    histogram.add(d)
+                    frequent.add(key, .decimal(u, scale))
+                }
             }
+            moments.merge(batch)
             if low <= high { extremes(.decimal(low, scale: scale), .decimal(high, scale: scale)) }
         case .timestamp, .date:
             let isDate = column.type == .date
             var low = Int64.max, high = Int64.min
-            for row in 0..<n where !column.isNull(row) {
-                let micros = isDate ? Int64(column.int32s[row]) * Temporal.microsPerDay : column.int64s[row]
-                low = min(low, micros)
-                high = max(high, micros)
-                distinct.add(UInt64(bitPattern: micros))
-                histogram.add(Double(micros))
-                frequent.add(UInt64(bitPattern: micros), isDate ? .date(column.int32s[row]) : .timestamp(micros))
-            }
+            column.int64s.withUnsafeBufferPointer { wide in column.int32s.withUnsafeBufferPointer { days in
+                for row in 0..<n where noNulls || !column.isNull(row) {
+                    let micros = isDate ? Int64(days[row]) * Temporal.microsPerDay : wide[row]
+                    low = min(low, micros)
+                    high = max(high, micros)
+                    distinct.add(UInt64(bitPattern: micros))
+                    histogram.add(Double(micros))
+                    frequent.add(UInt64(bitPattern: micros), isDate ? .date(days[row]) : .timestamp(micros))
+                }
+            } }
             if low <= high {
                 let day = { (m: Int64) in Value.date(Int32(m / Temporal.microsPerDay)) }
                 extremes(isDate ? day(low) : .timestamp(low), isDate ? day(high) : .timestamp(high))
@@ -99,20 +119,29 @@ struct ColumnProfile {
             }
         case .string, .json, .bytes:
             let isBytes = column.type == .bytes
-            for row in 0..<n where !column.isNull(row) {
-                let key = column.withBytes(at: row) { bytes in
-                    lengths.min = min(lengths.min, bytes.count)
-                    lengths.max = max(lengths.max, bytes.count)
-                    lengths.total += bytes.count
+            var shortest = lengths.min, longest = lengths.max, total = lengths.total
+            column.bytes.withUnsafeBytes { all in column.offsets.withUnsafeBufferPointer { offsets in
+                // The batch's smallest and largest text, as ranges of its buffer until the end.
+                var low: Range<Int>?, high: Range<Int>?
+                func slice(_ r: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[r]) }
+                for row in 0..<n where noNulls || !column.isNull(row) {
+                    let range = offsets[row]..<offsets[row + 1]
+                    let bytes = slice(range)
+                    shortest = min(shortest, bytes.count)
+                    longest = max(longest, bytes.count)
+                    total += bytes.count
                     lengthHistogram.add(Double(bytes.count))
                     // Byte order is code point order for UTF-8, so min/max compare bytes.
-                    if minText.map({ Self.less(bytes, $0) }) ?? true { minText = Array(bytes) }
-                    if maxText.map({ Self.less($0, bytes) }) ?? true { maxText = Array(bytes) }
-                    return ByteOrder.fnv1a(bytes)
+                    if low.map({ ByteOrder.compare(bytes, slice($0)) < 0 }) ?? true { low = range }
+                    if high.map({ ByteOrder.compare(slice($0), bytes) < 0 }) ?? true { high = range }
+                    let key = ByteOrder.hash64(bytes)
+                    distinct.add(key)
+                    frequent.add(key, column, row, isBytes: isBytes)
                 }
-                distinct.add(key)
-                frequent.add(key, column, row, isBytes: isBytes)
-            }
+                if let low, minText.map({ Self.less(slice(low), $0) }) ?? true { minText = Array(slice(low)) }
+                if let high, maxText.map({ Self.less($0, slice(high)) }) ?? true { maxText = Array(slice(high)) }
+            } }
+            lengths = (shortest, longest, total)
             let text: ([UInt8]) -> Value = { isBytes ? .string($0.hexString) : .string(String(decoding: $0, as: UTF8.self)) }
             minValue = minText.map(text)
             maxValue = maxText.map(text)
@@ -131,21 +160,12 @@ struct ColumnProfile {
         nulls += n
     }
 
-    private mutating func moments(_ d: Double) {
-        guard d.isFinite else { return }
-        welford.n += 1
-        let delta = d - welford.mean
-        welford.mean += delta / Double(welford.n)
-        welford.m2 += delta * (d - welford.mean)
-        histogram.add(d)
-    }
-
     private mutating func resetValueStatistics() {
         minValue = nil
         maxValue = nil
         minText = nil
         maxText = nil
-        welford = (0, 0, 0)
+        moments = Moments()
         histogram = DoublingHistogram()
     }
 
@@ -153,9 +173,9 @@ struct ColumnProfile {
 
     var nullRatio: Double { count == 0 ? 0 : Double(nulls) / Double(count) }
     var distinctEstimate: Int { min(count - nulls, distinct.estimate) }
-    var mean: Double? { isNumeric && welford.n > 0 ? welford.mean : nil }
+    var mean: Double? { isNumeric && moments.n > 0 ? moments.mean : nil }
     /// The sample standard deviation, as pandas and DuckDB report it.
-    var stddev: Double? { isNumeric && welford.n > 1 ? (welford.m2 / Double(welford.n - 1)).squareRoot() : nil }
+    var stddev: Double? { isNumeric && moments.n > 1 ? (moments.m2 / Double(moments.n - 1)).squareRoot() : nil }
     var lengthStats: (min: Int, max: Int, mean: Double)? {
         guard isText, count > nulls else { return nil }
         return (lengths.min, lengths.max, Double(lengths.total) / Double(count - nulls))
@@ -185,6 +205,51 @@ struct ColumnProfile {
 extension ColumnProfile {
     static func less(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool { b.withUnsafeBytes { ByteOrder.compare(a, $0) < 0 } }
     static func less(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool { a.withUnsafeBytes { ByteOrder.compare($0, b) < 0 } }
+}
+
+/// Count, mean and sum of squared deviations of finite numbers. A batch's values are summed
+/// (no division per value) and then merged into the run's by Chan et al.'s pairwise formula,
+/// which is as stable as Welford's update.
+struct Moments {
+    private(set) var n = 0
+    private(set) var mean = 0.0
+    private(set) var m2 = 0.0
+    private var pending: [Double] = []
+
+    /// Values wait in `pending` so the batch's deviations are taken from its own mean.
+    @inline(__always) mutating func add(_ d: Double) {
+        guard d.isFinite else { return }
+        pending.append(d)
+    }
+
+    mutating func merge(_ batch: Moments) {
+        var b = batch
+        b.settle()
+        settle()
+        guard b.n > 0 else { return }
+        let total = n + b.n
+        let delta = b.mean - mean
+        mean += delta * Double(b.n) / Double(total)
+        m2 += b.m2 + delta * delta * Double(n) * Double(b.n) / Double(total)
+        n = total
+    }
+
+    /// Turns the pending values into count, mean and m2 (two passes over them).
+    private mutating func settle() {
+        guard !pending.isEmpty else { return }
+        var total = 0.0
+        for v in pending { total += v }
+        let batchMean = total / Double(pending.count)
+        var squares = 0.0
+        for v in pending { squares += (v - batchMean) * (v - batchMean) }
+        let count = pending.count
+        pending.removeAll(keepingCapacity: true)
+        var settled = Moments()
+        settled.n = count
+        settled.mean = batchMean
+        settled.m2 = squares
+        if n == 0 { self = settled } else { merge(settled) }
+    }
 }
 
 /// HyperLogLog with 2^14 registers (about 0.8% standard error), over 64-bit hashes.

@@ -109,14 +109,24 @@ public func openByteReader(path: String, compression: Compression? = nil,
     }
 }
 
-/// Bytes already in memory (an HTTP response body) as a `ByteReader`.
+/// Bytes already in memory (an HTTP response body, a block of a file) as a `ByteReader`.
 public final class MemoryReader: ByteReader {
-    private let bytes: [UInt8]
+    private var bytes: [UInt8]
     private var offset = 0
+    private let total: Int
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        total = bytes.count
+    }
 
     public func read(into buffer: inout [UInt8], max: Int) throws -> Int {
+        if offset == 0, buffer.isEmpty, !bytes.isEmpty {
+            // A parser's first read takes the whole array, without copying it.
+            swap(&buffer, &bytes)
+            offset = total
+            return total
+        }
         let n = min(max, bytes.count - offset)
         guard n > 0 else { return 0 }
         buffer.append(contentsOf: bytes[offset..<(offset + n)])

@@ -77,6 +77,12 @@ public final class CSVReader {
     /// The line the next record starts on.
     public var nextLine: Int { line }
 
+    /// Sizes the first batch's buffers like those of a batch read elsewhere from the same file.
+    public func sizeLike(_ sizing: BatchSizing) {
+        previousRows = sizing.rows
+        previousColumnBytes = header.map { sizing.bytes[$0] ?? 0 }
+    }
+
     private func fill() throws {
         if position > 0, position >= buffer.count / 2 {
             buffer.removeFirst(position)

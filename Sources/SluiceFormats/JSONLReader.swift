@@ -32,6 +32,9 @@ public final class JSONLReader {
     /// The line the next record starts on.
     public var nextLine: Int { line + 1 }
 
+    /// Sizes the first batch's buffers like those of a batch read elsewhere from the same file.
+    public func sizeLike(_ sizing: BatchSizing) { assembler.sizeLike(sizing) }
+
     private func fill() throws {
         if position > 0 {
             buffer.removeFirst(position)

@@ -28,9 +28,24 @@ struct JSONRecordAssembler {
 
     mutating func reset() {
         columns = [RawColumn](repeating: RawColumn(), count: names.count)
+        for c in columns.indices { Self.reserve(&columns[c], names[c], expected) }
         filled = [Int](repeating: -1, count: names.count)
         rows = 0
         bytes = 0
+    }
+
+    /// How big the next batch will likely be (the previous batch, or one read elsewhere from
+    /// the same file), so column buffers do not grow value by value.
+    private var expected: BatchSizing?
+
+    mutating func sizeLike(_ sizing: BatchSizing) {
+        expected = sizing
+        for c in columns.indices where columns[c].count == 0 { Self.reserve(&columns[c], names[c], expected) }
+    }
+
+    private static func reserve(_ column: inout RawColumn, _ name: String, _ expected: BatchSizing?) {
+        guard let expected, expected.rows > 0, let bytes = expected.bytes[name] else { return }
+        column.reserveCapacity(rows: expected.rows, bytes: bytes)
     }
 
     private mutating func column(for key: [UInt8]) -> Int {
@@ -40,7 +55,9 @@ struct JSONRecordAssembler {
         nameBytes.append(key)
         plainName.append(!key.contains { $0 == 34 || $0 == 92 || $0 < 0x20 })
         index[key] = c
-        columns.append(RawColumn(nulls: rows))
+        var column = RawColumn(nulls: rows)
+        Self.reserve(&column, names[c], expected)
+        columns.append(column)
         filled.append(-1)
         return c
     }
@@ -150,6 +167,7 @@ struct JSONRecordAssembler {
     mutating func take(origins: [Int], rejected: [Rejection], bytesRead: Int) -> RawBatch {
         var batch = RawBatch(names: names, columns: columns, origins: origins, rejected: rejected, bytesRead: bytesRead)
         batch.jsonTyped = true
+        sizeLike(BatchSizing(batch))
         reset()
         return batch
     }

@@ -70,6 +70,7 @@ public struct ParallelTextParser {
         var counted: Int64 = 0
         var cutterDone = false, cutterGaveUp = false
         var isFirst = true
+        var sizing: BatchSizing?
         defer { for p in pending { p.task.cancel() } }
 
         while true {
@@ -91,7 +92,7 @@ public struct ParallelTextParser {
                     let inferred = typer.inferred
                     let job = Job(format: format, location: location, header: header, startsFile: isFirst,
                                   declared: typer.declared, formats: typer.formats, inferred: inferred,
-                                  batchRows: batchRows, batchBytes: batchBytes)
+                                  batchRows: batchRows, batchBytes: batchBytes, sizing: sizing)
                     pending.append(Pending(bytes: bytes, rawBytes: rawBytes, isLast: isLast, inferredAtStart: inferred,
                                            task: Task.detached { try job.parse(bytes) }))
                     isFirst = false
@@ -114,6 +115,7 @@ public struct ParallelTextParser {
                 return try await readInOrder(rest, firstLine: nextLine, header: nextLine == 1 ? nil : header, emit: emit)
             }
             try await emitInOrder(parsed, block: block, firstLine: nextLine, columns: &columns, emit: emit)
+            if let first = parsed.raw.first, first.rowCount > sizing?.rows ?? 0 { sizing = BatchSizing(first) }
             nextLine += parsed.lines
             counted += Int64(block.rawBytes)
             let rows = parsed.raw.reduce(0) { $0 + $1.rowCount + $1.rejected.count }
@@ -194,6 +196,8 @@ public struct ParallelTextParser {
         let inferred: [String: DataType]
         let batchRows: Int
         let batchBytes: Int
+        /// A full batch from an earlier block, to size this block's buffers by.
+        let sizing: BatchSizing?
 
         func parse(_ bytes: [UInt8]) throws -> Parsed {
             let typer = BatchTyper(declared: declared, formats: formats, inferred: inferred)
@@ -208,11 +212,13 @@ public struct ParallelTextParser {
                     options.columnNames = header
                 }
                 let csv = try CSVReader(reader: MemoryReader(bytes), options: options, location: location, startsFile: startsFile)
+                if let sizing { csv.sizeLike(sizing) }
                 next = { try csv.next(maxRows: batchRows, maxBytes: batchBytes) }
                 linesRead = { csv.nextLine - 1 }
                 endedInside = { csv.endedInsideQuotes }
             case .jsonl:
                 let jsonl = JSONLReader(reader: MemoryReader(bytes), location: location, startsFile: startsFile)
+                if let sizing { jsonl.sizeLike(sizing) }
                 next = { try jsonl.next(maxRows: batchRows, maxBytes: batchBytes) }
                 linesRead = { jsonl.nextLine - 1 }
                 endedInside = { false }

@@ -84,3 +84,15 @@ public struct RawBatch: Sendable {
         }
     }
 }
+
+/// How big a batch's buffers were (rows, and bytes per column with some room), to size the
+/// next batch's up front so they do not grow, and copy, value by value.
+public struct BatchSizing: Sendable {
+    public var rows: Int
+    public var bytes: [String: Int]
+
+    public init(_ batch: RawBatch) {
+        rows = batch.rowCount
+        bytes = Dictionary(zip(batch.names, batch.columns.map { $0.bytes.count + $0.bytes.count / 8 }), uniquingKeysWith: { a, _ in a })
+    }
+}

@@ -433,14 +433,24 @@ struct DoublingHistogram {
         let low = pending.min() ?? 0, high = pending.max() ?? 0
         origin = low
         width = high > low ? (high - low) / Double(Self.binCount) * 1.000001 : 1
+        rescale()
         let values = pending
         pending = []
         for v in values { place(v) }
     }
 
-    private mutating func place(_ v: Double) {
-        while v < origin || v >= origin + width * Double(Self.binCount) { grow(toward: v) }
-        counts[min(Self.binCount - 1, Int((v - origin) / width))] += 1
+    /// The range's end and the bins per unit, kept with `origin` and `width` (a division per
+    /// value cost more than the rest of the profile of a number).
+    private var end = 0.0, binsPerUnit = 0.0
+
+    @inline(__always) private mutating func place(_ v: Double) {
+        while v < origin || v >= end { grow(toward: v) }
+        counts[min(Self.binCount - 1, Int((v - origin) * binsPerUnit))] += 1
+    }
+
+    private mutating func rescale() {
+        end = origin + width * Double(Self.binCount)
+        binsPerUnit = 1 / width
     }
 
     /// Doubles the width; the range extends toward `v`.
@@ -454,6 +464,7 @@ struct DoublingHistogram {
             for i in 0..<Self.binCount { merged[i / 2] += counts[i] }
         }
         width *= 2
+        rescale()
         counts = merged
     }
 

@@ -19,6 +19,8 @@ struct ColumnProfile {
     private var histogram = DoublingHistogram()
     /// Text: the distribution of lengths (bytes), charted when no value repeats enough to rank.
     private var lengthHistogram = DoublingHistogram()
+    /// Lengths below 256 counted exactly, and put into `lengthHistogram` only when asked.
+    private var shortLengths = [Int](repeating: 0, count: 256)
 
     init(name: String, type: DataType) {
         self.name = name
@@ -123,6 +125,7 @@ struct ColumnProfile {
             column.bytes.withUnsafeBytes { all in column.offsets.withUnsafeBufferPointer { offsets in
                 // The batch's smallest and largest text, as ranges of its buffer until the end.
                 var low: Range<Int>?, high: Range<Int>?
+                var lowKey: UInt64 = 0, highKey: UInt64 = 0
                 func slice(_ r: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[r]) }
                 for row in 0..<n where noNulls || !column.isNull(row) {
                     let range = offsets[row]..<offsets[row + 1]
@@ -130,13 +133,15 @@ struct ColumnProfile {
                     shortest = min(shortest, bytes.count)
                     longest = max(longest, bytes.count)
                     total += bytes.count
-                    lengthHistogram.add(Double(bytes.count))
-                    // Byte order is code point order for UTF-8, so min/max compare bytes.
-                    if low.map({ ByteOrder.compare(bytes, slice($0)) < 0 }) ?? true { low = range }
-                    if high.map({ ByteOrder.compare(slice($0), bytes) < 0 }) ?? true { high = range }
-                    let key = ByteOrder.hash64(bytes)
-                    distinct.add(key)
-                    frequent.add(key, column, row, isBytes: isBytes)
+                    if bytes.count < 256 { shortLengths[bytes.count] += 1 } else { lengthHistogram.add(Double(bytes.count)) }
+                    // Byte order is code point order for UTF-8, so min/max compare bytes: first
+                    // their leading eight, and all of them only when those are equal.
+                    let key = Self.leadingBytes(bytes)
+                    if low == nil || key < lowKey || (key == lowKey && ByteOrder.compare(bytes, slice(low!)) < 0) { low = range; lowKey = key }
+                    if high == nil || key > highKey || (key == highKey && ByteOrder.compare(slice(high!), bytes) < 0) { high = range; highKey = key }
+                    let hash = ByteOrder.hash64(bytes)
+                    distinct.add(hash)
+                    frequent.add(hash, column, row, isBytes: isBytes)
                 }
                 if let low, minText.map({ Self.less(slice(low), $0) }) ?? true { minText = Array(slice(low)) }
                 if let high, maxText.map({ Self.less($0, slice(high)) }) ?? true { maxText = Array(slice(high)) }
@@ -199,10 +204,23 @@ struct ColumnProfile {
         if let high = number(maxValue), high.isFinite { b.bounds[b.bounds.count - 1] = min(b.bounds[b.bounds.count - 1], high) }
         return b
     }
-    var lengthBins: (bounds: [Double], counts: [Int])? { isText ? lengthHistogram.bins() : nil }
+    var lengthBins: (bounds: [Double], counts: [Int])? {
+        guard isText else { return nil }
+        var all = lengthHistogram
+        for (length, n) in shortLengths.enumerated() where n > 0 { all.add(Double(length), count: n) }
+        return all.bins()
+    }
 }
 
 extension ColumnProfile {
+    /// The first eight bytes as a big-endian number (zeros past the end): ordered as the bytes.
+    @inline(__always) static func leadingBytes(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        if b.count >= 8 { return UInt64(bigEndian: b.loadUnaligned(as: UInt64.self)) }
+        var key: UInt64 = 0
+        for i in 0..<b.count { key |= UInt64(b[i]) << UInt64(56 - 8 * i) }
+        return key
+    }
+
     static func less(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool { b.withUnsafeBytes { ByteOrder.compare(a, $0) < 0 } }
     static func less(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool { a.withUnsafeBytes { ByteOrder.compare($0, b) < 0 } }
 }
@@ -419,6 +437,19 @@ struct DoublingHistogram {
     private var origin = 0.0, width = 0.0
     private var counts = [Int](repeating: 0, count: binCount)
 
+    /// `v`, `count` times.
+    mutating func add(_ v: Double, count: Int) {
+        guard v.isFinite, count > 0 else { return }
+        if width == 0 {
+            // Enough copies to start the bins from; the rest go in at once.
+            let copies = min(count, 1024 - pending.count)
+            for _ in 0..<copies { add(v) }
+            if count > copies { place(v, count - copies) }
+            return
+        }
+        place(v, count)
+    }
+
     mutating func add(_ v: Double) {
         guard v.isFinite else { return }
         if width == 0 {
@@ -443,9 +474,9 @@ struct DoublingHistogram {
     /// value cost more than the rest of the profile of a number).
     private var end = 0.0, binsPerUnit = 0.0
 
-    @inline(__always) private mutating func place(_ v: Double) {
+    @inline(__always) private mutating func place(_ v: Double, _ n: Int = 1) {
         while v < origin || v >= end { grow(toward: v) }
-        counts[min(Self.binCount - 1, Int((v - origin) * binsPerUnit))] += 1
+        counts[min(Self.binCount - 1, Int((v - origin) * binsPerUnit))] += n
     }
 
     private mutating func rescale() {

@@ -196,7 +196,7 @@ public struct ParallelTextParser {
         let inferred: [String: DataType]
         let batchRows: Int
         let batchBytes: Int
-        /// A full batch from an earlier block, to size this block's buffers by.
+        /// How big a batch of an earlier block was, to size this block's buffers by.
         let sizing: BatchSizing?
 
         func parse(_ bytes: [UInt8]) throws -> Parsed {

@@ -117,6 +117,26 @@ import Testing
 
     /// The HTML report as a browser shows it: every column's card and chart, no scripts, no
     /// network; a screenshot is taken to prove the page renders.
+    /// Frequent values over 300,000 rows: a column whose values are nearly all distinct (a few
+    /// repeat) reports none, once no value is certainly more frequent than one in 64 (the
+    /// counters); a value making up 5% of an otherwise distinct column is still reported, with
+    /// its exact count, as are the values of a low-cardinality column.
+    @Test func frequentValuesOfManyDistinctValuesAreDropped() throws {
+        let dir = try makeTemporaryDirectory("profile-frequent")
+        var text = "id,hot,low\n"
+        for i in 0..<300_000 {
+            text += "\(i % 250_000),\(i % 20 == 0 ? "hot" : "v\(i)"),\(["a", "b", "c"][i % 3])\n"
+        }
+        try write(text, to: dir + "/wide.csv")
+        let cols = columns(try profile(["wide.csv"], in: dir))
+        func top(_ name: String) -> [(String, Int)] {
+            ((cols[name]?["top_values"] as? [[String: Any]]) ?? []).map { ($0["value"] as! String, $0["count"] as! Int) }
+        }
+        #expect(top("id").isEmpty, "\(top("id"))")
+        #expect(top("hot").first.map { $0.0 == "hot" && $0.1 == 15_000 } == true, "\(top("hot"))")
+        #expect(top("low").map(\.1) == [100_000, 100_000, 100_000])
+    }
+
     @Test func htmlReportRendersInChromium() throws {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
         try #require(chromium != nil, "scripts/test installs chromium")

@@ -349,17 +349,23 @@ struct SpaceSaving {
         }
     }
 
-    /// After 100,000 values with no value certainly seen twice, the column is taken to have no
-    /// frequent values (ids, e-mails) and counting stops: it is the costliest part of a profile.
+    /// Every 100,000 values, a column where no value is certainly more frequent than one in
+    /// `capacity` (ids, e-mails, free text) is taken to have no frequent values and counting
+    /// stops: Space-Saving finds only values above that frequency (a rarer one falls below the
+    /// counters' floor, which rises by one every `capacity` evictions), and on such columns nearly
+    /// every value evicts a counter, the costliest part of a profile.
     private var seen = 0
     private(set) var abandoned = false
 
     @inline(__always) mutating func add(_ key: UInt64, _ item: @autoclosure () -> Item) {
         if abandoned { return }
         seen += 1
-        if seen == 100_000, !counts.indices.contains(where: { errors[$0] == 0 ? counts[$0] >= 2 : counts[$0] - errors[$0] >= 2 }) {
-            abandoned = true
-            return
+        if seen % 100_000 == 0 {
+            let threshold = max(2, seen / capacity)
+            if !counts.indices.contains(where: { counts[$0] - errors[$0] >= threshold }) {
+                abandoned = true
+                return
+            }
         }
         let (slot, index) = find(key)
         if let index {

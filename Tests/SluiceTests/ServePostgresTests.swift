@@ -75,8 +75,14 @@ extension PostgresTests {
             try Self.psql(Self.script(&workload, table: "\(s).items", transactions: 30))
             #expect(try waitUntilCaughtUp(), "changes never reached the replica: \(server.log.suffix(1500))")
         }
-        usleep(11_000_000)   // the slot gauges refresh every 10 s
-        let metrics = try ServeTests.Server.get(server.port, "/metrics").body
+        // The slot gauges refresh every 10 s: poll until the first refresh has landed (a loaded
+        // machine can take longer than one period to run the first slot query).
+        var metrics = ""
+        let gaugeDeadline = Date().addingTimeInterval(40)
+        repeat {
+            usleep(1_000_000)
+            metrics = try ServeTests.Server.get(server.port, "/metrics").body
+        } while !metrics.contains("sluice_cdc_slot_lag_bytes{") && Date() < gaugeDeadline
         #expect(metrics.contains("sluice_cdc_slot_lag_bytes{pipeline=\"lite\",slot=\"\(s)_lite\"}"), "\(metrics.prefix(3000))")
         #expect(metrics.contains("sluice_cdc_wal_retained_bytes{pipeline=\"lite\""))
         #expect(metrics.contains("sluice_records_processed_total{pipeline=\"lite\",source=\"postgres\",status=\"written\"}"))

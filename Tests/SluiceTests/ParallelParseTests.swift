@@ -80,7 +80,7 @@ import Testing
     /// settles every column's inferred type: where a later value widens a type, the rows typed
     /// before depend on where batches end, which differs between the two ways of reading.
     static func trickyCSV(records: Int, strayQuotes: Bool, seed: UInt64) -> [UInt8] {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var text = "\u{FEFF}id,name,amount,note\r\n0,first,n/a,x\n"
         for i in 1...records {
             let eol = rng.next() % 5 == 0 ? "\r\n" : "\n"
@@ -103,7 +103,7 @@ import Testing
     }
 
     static func trickyJSONL(records: Int, seed: UInt64) -> [UInt8] {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var text = "\u{FEFF}{\"id\": 0, \"name\": \"first\", \"v\": \"text\"}\n"
         for i in 1...records {
             switch rng.next() % 10 {
@@ -203,18 +203,5 @@ import Testing
         box.outcome.sortRejections()
         #expect(box.outcome == expected, "\(box.outcome.difference(from: expected))")
         #expect(box.batches > 10)
-    }
-}
-
-/// A small deterministic generator, so a failing case can be reproduced from its seed.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

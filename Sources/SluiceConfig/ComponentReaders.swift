@@ -276,7 +276,7 @@ enum SinkReader {
             if let v = o["create"]?.bool() { c.create = v }
             return .sqlite(c)
         case "files":
-            guard let o = node.object(allowed: ["type", "path", "format", "compression", "partition_by", "target_file_size", "mode"]),
+            guard let o = node.object(allowed: ["type", "path", "format", "compression", "partition_by", "target_file_size", "mode", "parquet"]),
                   let path = o.required("path")?.string() else { return nil }
             var c = FilesSinkConfig(path: path)
             if let v = o["format"]?.oneOf(OutputFormat.self, OutputFormat.allCases) { c.format = v }
@@ -291,6 +291,20 @@ enum SinkReader {
             if let v = o["partition_by"]?.strings() { c.partitionBy = v }
             if let v = o["target_file_size"]?.size() { c.targetFileSize = max(v, 1024) }
             if let m = o["mode"]?.oneOf(WriteMode.self, WriteMode.allCases) { c.mode = m }
+            if let p = o["parquet"] {
+                if c.format != .parquet { p.problem("\(p.path): parquet options need format: parquet") }
+                if let po = p.object(allowed: ["row_group_size", "page_size", "dictionary_size", "max_dictionary_size"]) {
+                    func positive(_ key: String, min: Int64) -> Int64? {
+                        guard let n = po[key], let v = n.size() else { return nil }
+                        guard v >= min else { n.problem("\(n.path): must be at least \(min) bytes"); return nil }
+                        return v
+                    }
+                    c.parquet.rowGroupSize = positive("row_group_size", min: 1024)
+                    c.parquet.pageSize = positive("page_size", min: 1024)
+                    c.parquet.dictionarySize = positive("dictionary_size", min: 0)
+                    c.parquet.maxDictionarySize = positive("max_dictionary_size", min: 0)
+                }
+            }
             return .files(c)
         case "postgres":
             guard let o = node.object(allowed: ["type", "url", "table", "mode", "create"]),

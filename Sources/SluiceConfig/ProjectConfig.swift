@@ -399,4 +399,19 @@ public struct FilesSinkConfig: Sendable {
     /// Roll over to a new part file beyond this many bytes. Default 128 MiB.
     public var targetFileSize: Int64 = 128 << 20
     public var mode: WriteMode = .append
+    /// Parquet layout (`parquet:` block); nil fields keep the writer's defaults.
+    public var parquet = ParquetLayout()
+}
+
+/// Sizes of a Parquet file's parts, as configured under a files sink's `parquet:`.
+public struct ParquetLayout: Sendable, Equatable {
+    /// A row group is written when its columns hold this many bytes before compression. Default 128 MiB.
+    public var rowGroupSize: Int64?
+    /// Target size of a data page before compression. Default 1 MiB.
+    public var pageSize: Int64?
+    /// A column's dictionary is always kept up to this size, and past it while values repeat. Default 1 MiB; 0 turns dictionaries off.
+    public var dictionarySize: Int64?
+    /// The largest a dictionary of repeated values may grow before the column falls back to PLAIN. Default 8 MiB.
+    public var maxDictionarySize: Int64?
+    public init() {}
 }

@@ -44,6 +44,13 @@ public final class FileWriter {
     }
 
     public func write(_ bytes: [UInt8]) throws {
+        if compression == .none, bytes.count >= 1 << 16 {
+            // Big enough to write as it is: no copy, and `pending` keeps no room for it.
+            if !pending.isEmpty { try flush(final: false) }
+            try writeAll(bytes)
+            uncompressedBytes += Int64(bytes.count)
+            return
+        }
         pending.append(contentsOf: bytes)
         uncompressedBytes += Int64(bytes.count)
         if pending.count >= 1 << 20 { try flush(final: false) }

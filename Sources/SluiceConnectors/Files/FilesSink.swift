@@ -142,6 +142,11 @@ public final class FilesSink: Sink, @unchecked Sendable {
         if config.format == .parquet {
             var options = ParquetWriterOptions()
             options.compression = ParquetCompression(rawValue: config.compression.rawValue) ?? .zstd
+            let layout = config.parquet
+            if let v = layout.rowGroupSize { options.rowGroupBytes = Int(v) }
+            if let v = layout.pageSize { options.pageBytes = Int(v) }
+            if let v = layout.dictionarySize { options.dictionaryBytes = Int(v) }
+            if let v = layout.maxDictionarySize { options.maxDictionaryBytes = Int(v) }
             entry = OpenPart(writer: nil, parquet: try ParquetWriter(path: temp, schema: schema, options: options), part: part, header: schema)
         } else {
             entry = OpenPart(writer: try FileWriter(path: temp, compression: compression), parquet: nil, part: part, header: nil)

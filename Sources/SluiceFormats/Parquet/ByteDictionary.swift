@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceCore
+
 /// Distinct byte strings with their insertion index: the dictionary of a dictionary-encoded
 /// Parquet column. An open-addressing table over one bytes buffer, so a lookup allocates nothing.
 struct ByteDictionary {
@@ -14,19 +19,17 @@ struct ByteDictionary {
     var count: Int { offsets.count - 1 }
     var byteCount: Int { bytes.count }
 
-    /// The index of `value`, inserting it if new.
-    mutating func index(of value: UnsafeRawBufferPointer) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a
-        for b in value { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        var slot = Int(truncatingIfNeeded: h ^ (h >> 29)) & mask
+    /// The index of `value`, inserting it if new (`inserted`).
+    mutating func index(of value: UnsafeRawBufferPointer) -> (index: Int, inserted: Bool) {
+        var slot = Self.slot(value, mask)
         while true {
             let entry = Int(slots[slot])
             if entry == 0 { break }
             let i = entry - 1
             let start = offsets[i], end = offsets[i + 1]
             if end - start == value.count,
-               bytes.withUnsafeBytes({ UnsafeRawBufferPointer(rebasing: $0[start..<end]).elementsEqual(value) }) {
-                return i
+               value.isEmpty || bytes.withUnsafeBytes({ memcmp($0.baseAddress! + start, value.baseAddress!, value.count) == 0 }) {
+                return (i, false)
             }
             slot = (slot + 1) & mask
         }
@@ -35,19 +38,24 @@ struct ByteDictionary {
         offsets.append(bytes.count)
         slots[slot] = Int32(i + 1)
         if count * 2 > slots.count { grow() }
-        return i
+        return (i, true)
+    }
+
+    @inline(__always) private static func slot(_ value: UnsafeRawBufferPointer, _ mask: Int) -> Int {
+        let h = ByteOrder.hash64(value)
+        return Int(truncatingIfNeeded: h ^ (h >> 32)) & mask
     }
 
     private mutating func grow() {
         let old = count
         slots = [Int32](repeating: 0, count: slots.count * 2)
         mask = slots.count - 1
-        for i in 0..<old {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in bytes[offsets[i]..<offsets[i + 1]] { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-            var slot = Int(truncatingIfNeeded: h ^ (h >> 29)) & mask
-            while slots[slot] != 0 { slot = (slot + 1) & mask }
-            slots[slot] = Int32(i + 1)
+        bytes.withUnsafeBytes { all in
+            for i in 0..<old {
+                var slot = Self.slot(UnsafeRawBufferPointer(rebasing: all[offsets[i]..<offsets[i + 1]]), mask)
+                while slots[slot] != 0 { slot = (slot + 1) & mask }
+                slots[slot] = Int32(i + 1)
+            }
         }
     }
 

@@ -9,7 +9,9 @@ struct ParquetColumnChunk {
     let field: Field
     let options: ParquetWriterOptions
     private(set) var metadata: ColumnChunkMetadata
-    private var chunk: [UInt8] = []
+    /// The chunk's pages so far, compressed, each with its header: kept apart (not appended to
+    /// one buffer) so a row group's pages are held once, without a growing buffer's spare room.
+    private var pages: [[UInt8]] = []
     private var values: [UInt8] = []
     private var levelRuns: [(present: Bool, count: Int)] = []
     private var pageValues = 0
@@ -17,12 +19,14 @@ struct ParquetColumnChunk {
     private var stats = Statistics()
     private(set) var uncompressedBytes = 0
     /// Byte-array columns start dictionary-encoded and fall back to PLAIN for the rest of the chunk
-    /// once the dictionary outgrows `dictionaryBytes` (so unique values such as ids or free text
-    /// cost little, while low-cardinality columns shrink to a few bits a value).
+    /// once the dictionary is no longer worth it (`keepsDictionary`): unique values such as ids
+    /// cost little, while repeated values shrink to a few bits each.
     private var dictionary: ByteDictionary?
     private var dictionaryFull = false
     private var indices: [UInt32] = []
     private var pageRawBytes = 0
+    /// PLAIN bytes of the values encoded through the dictionary in this chunk.
+    private var dictionaryEncodedBytes = 0
 
     init(field: Field, options: ParquetWriterOptions) {
         self.field = field
@@ -50,12 +54,24 @@ struct ParquetColumnChunk {
             appendValues(column, rows)
             row = rows.upperBound
             if values.count + pageRawBytes >= options.pageBytes { try flushPage() }
-            if dictionary != nil, !dictionaryFull, dictionary!.byteCount > options.dictionaryBytes {
+            if let dictionary, !dictionaryFull, !keepsDictionary(dictionary) {
                 try flushPage()
                 dictionaryFull = true
             }
         }
     }
+
+    /// Up to `dictionaryBytes` a dictionary is always kept; past it, only while the values repeat
+    /// (the dictionary holds at most half the bytes of the values it stands for) and it stays
+    /// within `maxDictionaryBytes`, so a column of a few thousand distinct texts is not written
+    /// out in full because its dictionary passed a fixed size.
+    private func keepsDictionary(_ dictionary: ByteDictionary) -> Bool {
+        let size = dictionary.byteCount + 4 * dictionary.count
+        return size <= options.dictionaryBytes || (size <= options.maxDictionaryBytes && size * 2 <= dictionaryEncodedBytes)
+    }
+
+    /// Bytes held for this chunk before compression: its pages and its dictionary.
+    var bufferedBytes: Int { uncompressedBytes + (dictionary.map { $0.byteCount + 4 * $0.count } ?? 0) }
 
     /// Bytes a value takes PLAIN-encoded, for fixed-width types.
     static func plainWidth(_ type: DataType) -> Int? {
@@ -137,16 +153,25 @@ struct ParquetColumnChunk {
             }
         case .string, .bytes, .json:
             column.bytes.withUnsafeBytes { all in column.offsets.withUnsafeBufferPointer { offsets in
-                for row in rows where noNulls || !column.isNull(row) {
-                    let b = UnsafeRawBufferPointer(rebasing: all[offsets[row]..<offsets[row + 1]])
-                    if dictionary != nil, !dictionaryFull {
-                        indices.append(UInt32(dictionary!.index(of: b)))
-                        pageRawBytes += b.count + 4
-                    } else {
+                if dictionary != nil, !dictionaryFull {
+                    var encoded = 0
+                    for row in rows where noNulls || !column.isNull(row) {
+                        let b = UnsafeRawBufferPointer(rebasing: all[offsets[row]..<offsets[row + 1]])
+                        let (index, inserted) = dictionary!.index(of: b)
+                        indices.append(UInt32(index))
+                        encoded += b.count + 4
+                        // Every value is one of the dictionary's, so its entries bound the chunk.
+                        if inserted { stats.add(bytes: b) }
+                    }
+                    pageRawBytes += encoded
+                    dictionaryEncodedBytes += encoded
+                } else {
+                    for row in rows where noNulls || !column.isNull(row) {
+                        let b = UnsafeRawBufferPointer(rebasing: all[offsets[row]..<offsets[row + 1]])
                         appendLittleEndian(UInt32(b.count))
                         values.append(contentsOf: b)
+                        stats.add(bytes: b)
                     }
-                    stats.add(bytes: b)
                 }
             } }
         }
@@ -196,14 +221,14 @@ struct ParquetColumnChunk {
             body += values
         }
         let count = pageValues
-        chunk += try page(type: 0, body: body) { h in
+        pages.append(try page(type: 0, body: body) { h in
             h.field(5, struct: { d in
                 d.field(1, i32: Int32(count))
                 d.field(2, i32: dictionaryEncoded ? 8 : 0)   // RLE_DICTIONARY or PLAIN
                 d.field(3, i32: 3)   // RLE
                 d.field(4, i32: 3)
             })
-        }
+        })
         metadata.numValues += Int64(pageValues)
         uncompressedBytes += body.count
         values.removeAll(keepingCapacity: true)
@@ -232,17 +257,17 @@ struct ParquetColumnChunk {
 
     /// The chunk's pages, ready to write (a dictionary page first when one is used); statistics are
     /// moved into `metadata`, and `dictionaryPageLength` says where the data pages start.
-    mutating func finishChunk() throws -> (bytes: [UInt8], dictionaryPageLength: Int) {
+    mutating func finishChunk() throws -> (pages: [[UInt8]], dictionaryPageLength: Int) {
         try flushPage()
         (metadata.min, metadata.max) = stats.encoded(field.type)
-        guard metadata.usesDictionary, let dictionary else { return (chunk, 0) }
+        guard metadata.usesDictionary, let dictionary else { return (pages, 0) }
         let dictionaryPage = try page(type: 2, body: dictionary.plainEncoded()) { h in
             h.field(7, struct: { d in
                 d.field(1, i32: Int32(dictionary.count))
                 d.field(2, i32: 0)   // PLAIN
             })
         }
-        return (dictionaryPage + chunk, dictionaryPage.count)
+        return ([dictionaryPage] + pages, dictionaryPage.count)
     }
 }
 

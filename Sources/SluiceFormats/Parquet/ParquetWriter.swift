@@ -21,9 +21,13 @@ public struct ParquetWriterOptions: Sendable {
     public var rowGroupBytes = 128 << 20
     /// Target uncompressed size of a data page. Default 1 MiB.
     public var pageBytes = 1 << 20
-    /// Largest dictionary per column chunk before falling back to PLAIN; 0 disables dictionaries.
-    /// Default 1 MiB, as pyarrow.
+    /// A column chunk's dictionary (values and their 4-byte lengths) is kept up to this size; past
+    /// it, only while its values repeat (see `maxDictionaryBytes`). 0 disables dictionaries.
+    /// Default 1 MiB, pyarrow's fixed limit.
     public var dictionaryBytes = 1 << 20
+    /// The largest a dictionary of repeated values may grow before the chunk falls back to PLAIN.
+    /// Default 8 MiB.
+    public var maxDictionaryBytes = 8 << 20
     /// Written as `created_by`; readers parse "<app> version <x.y.z>" to decide which statistics to trust.
     public var createdBy = "sluice version 0.1.0"
     public init() {}
@@ -66,7 +70,7 @@ public final class ParquetWriter {
             try columns[i].append(column)
         }
         rowsInGroup += batch.rowCount
-        if columns.reduce(0, { $0 + $1.uncompressedBytes }) >= options.rowGroupBytes { try flushRowGroup() }
+        if columns.reduce(0, { $0 + $1.bufferedBytes }) >= options.rowGroupBytes { try flushRowGroup() }
     }
 
     private func flushRowGroup() throws {
@@ -77,7 +81,7 @@ public final class ParquetWriter {
             var meta = columns[i].metadata
             if pages.dictionaryPageLength > 0 { meta.dictionaryPageOffset = offset }
             meta.dataPageOffset = offset + Int64(pages.dictionaryPageLength)
-            try emit(pages.bytes)
+            for page in pages.pages { try emit(page) }
             chunks.append(meta)
             columns[i] = ParquetColumnChunk(field: schema.fields[i], options: options)
         }
@@ -115,7 +119,7 @@ public final class ParquetWriter {
     public func abandon() { file.abandon() }
 
     /// Bytes in the file so far plus the row group still buffered (uncompressed), for rollover.
-    public var bytesWritten: Int64 { offset + Int64(columns.reduce(0) { $0 + $1.uncompressedBytes }) }
+    public var bytesWritten: Int64 { offset + Int64(columns.reduce(0) { $0 + $1.bufferedBytes }) }
 }
 
 struct RowGroupMetadata {

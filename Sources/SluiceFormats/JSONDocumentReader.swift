@@ -33,7 +33,6 @@ public final class JSONDocumentReader {
         self.location = location
         self.path = (recordsPath ?? "").split(separator: ".").map(String.init)
         self.maxRecordBytes = maxRecordBytes
-        assembler.reset()
     }
 
     private func fill(compact: Bool) throws {

@@ -24,7 +24,6 @@ public final class JSONLReader {
         self.maxRecordBytes = maxRecordBytes
         self.startsFile = startsFile
         line = firstLine - 1
-        assembler.reset()
     }
 
     private let startsFile: Bool

@@ -28,7 +28,7 @@ public struct Bitmap: Sendable, Hashable {
     public mutating func reserveCapacity(_ n: Int) { words.reserveCapacity((n + 63) / 64) }
 
     /// Over ready words (bits past `count` are ignored).
-    init(words: [UInt64], count: Int) {
+    package init(words: [UInt64], count: Int) {
         var words = words
         if count & 63 != 0, !words.isEmpty { words[words.count - 1] &= (1 << UInt64(count & 63)) - 1 }
         self.words = words

@@ -35,13 +35,15 @@ public struct Column: Sendable {
     }
 
     /// A fixed-width column over ready buffers (one of them, matching `type`).
-    init(type: DataType, validity: Bitmap, int64s: [Int64] = [], int32s: [Int32] = [], doubles: [Double] = [], bools: [Bool] = []) {
+    package init(type: DataType, validity: Bitmap, int64s: [Int64] = [], int32s: [Int32] = [], doubles: [Double] = [], bools: [Bool] = [],
+                 decimals: [Int128] = []) {
         self.type = type
         self.validity = validity
         self.int64s = int64s
         self.int32s = int32s
         self.doubles = doubles
         self.bools = bools
+        self.decimals = decimals
     }
 
     public mutating func reserveCapacity(_ n: Int) {

@@ -36,8 +36,7 @@ public final class BatchTyper {
         for (c, name) in raw.names.enumerated() {
             let col = raw.columns[c]
             if let field = declared[name] {
-                var out = Column(type: field.type, capacity: col.count)
-                convert(col, to: field.type, format: formats[name], into: &out) { row, message in
+                let out = convert(col, to: field.type, format: formats[name]) { row, message in
                     if failures[row] == nil { failures[row] = (name, message) }
                 }
                 if !field.nullable {
@@ -51,9 +50,8 @@ public final class BatchTyper {
             }
             var type = inferred[name] ?? infer(col, jsonTyped: raw.jsonTyped)
             while true {
-                var out = Column(type: type, capacity: col.count)
                 var rowFailures: [(Int, String)] = []
-                convert(col, to: type, format: nil, strict: true, into: &out) { row, message in rowFailures.append((row, message)) }
+                let out = convert(col, to: type, format: nil, strict: true) { row, message in rowFailures.append((row, message)) }
                 if let (row, _) = rowFailures.first, type.physical != .binary {
                     let widened = type.widened(with: valueType(col, row, jsonTyped: raw.jsonTyped))
                     type = widened == type ? .string : widened
@@ -131,86 +129,80 @@ public final class BatchTyper {
     /// `col` as a text column sharing its buffers, when every null has an empty range (so the
     /// column's bytes hold exactly its values).
     private static func adoptingBuffers(_ col: RawColumn, type: DataType) -> Column? {
-        let nullKind = RawKind.null.rawValue
-        var validity = Bitmap()
-        validity.reserveCapacity(col.count)
-        for row in 0..<col.count {
-            let isNull = col.kinds[row] == nullKind
-            if isNull, col.offsets[row] != col.offsets[row + 1] { return nil }
-            validity.append(!isNull)
+        let null = RawKind.null.rawValue
+        var words = [UInt64](repeating: 0, count: (col.count + 63) / 64)
+        let adoptable = col.kinds.withUnsafeBufferPointer { kinds in
+            col.offsets.withUnsafeBufferPointer { offsets in
+                words.withUnsafeMutableBufferPointer { words in
+                    for row in 0..<kinds.count {
+                        if kinds[row] != null {
+                            words[row >> 6] |= 1 << UInt64(row & 63)
+                        } else if offsets[row] != offsets[row + 1] {
+                            return false
+                        }
+                    }
+                    return true
+                }
+            }
         }
-        return Column(type: type, validity: validity, offsets: col.offsets, bytes: col.bytes)
+        guard adoptable else { return nil }
+        return Column(type: type, validity: Bitmap(words: words, count: col.count), offsets: col.offsets, bytes: col.bytes)
     }
 
-    /// Converts every value of `col` to `type`, calling `fail(row, message)` for values that do not convert.
-    /// `strict` (inferred columns): only exact matches convert, so that a timestamp in a date column
-    /// widens the column instead of losing its time of day.
-    func convert(_ col: RawColumn, to type: DataType, format: String?, strict: Bool = false, into out: inout Column, fail: (Int, String) -> Void) {
+    /// Converts every value of `col` to `type`, calling `fail(row, message)` for values that do not convert
+    /// (they become nulls). `strict` (inferred columns): only exact matches convert, so that a
+    /// timestamp in a date column widens the column instead of losing its time of day.
+    func convert(_ col: RawColumn, to type: DataType, format: String?, strict: Bool = false, fail: (Int, String) -> Void) -> Column {
         col.bytes.withUnsafeBytes { all in
-            @inline(__always) func value(_ row: Int) -> UnsafeRawBufferPointer {
-                UnsafeRawBufferPointer(rebasing: all[col.offsets[row]..<col.offsets[row + 1]])
-            }
             func bad(_ row: Int) {
-                let text = String(decoding: value(row).prefix(200), as: UTF8.self)
+                let text = String(decoding: all[col.offsets[row]..<col.offsets[row + 1]].prefix(200), as: UTF8.self)
                 fail(row, "value '\(text)' is not a valid \(type)")
-                out.appendNull()
             }
-            let nullKind = RawKind.null.rawValue
+            let number = RawKind.number.rawValue
             switch type {
             case .int64:
-                for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    if let v = TextParsing.int64(value(row)) { out.append(int64: v) } else { bad(row) }
-                }
+                let (values, validity) = Self.fixedWidth(col, all, bad) { _, v in TextParsing.int64(v) }
+                return Column(type: type, validity: validity, int64s: values)
             case .double:
-                for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    if let v = TextParsing.double(value(row)) { out.append(double: v) } else { bad(row) }
-                }
+                let (values, validity) = Self.fixedWidth(col, all, bad) { _, v in TextParsing.double(v) }
+                return Column(type: type, validity: validity, doubles: values)
             case .bool:
-                for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    if let v = TextParsing.bool(value(row)) { out.append(bool: v) } else { bad(row) }
-                }
+                let (values, validity) = Self.fixedWidth(col, all, bad) { _, v in TextParsing.bool(v) }
+                return Column(type: type, validity: validity, bools: values)
             case .decimal(let p, let s):
-                for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    if let v = TextParsing.decimal(value(row), precision: p, scale: s) { out.append(decimal: v) }
-                    else if col.kinds[row] == RawKind.number.rawValue, let d = TextParsing.double(value(row)),
-                            case .decimal(let u, _)? = Value.double(d).converted(to: type) { out.append(decimal: u) }
-                    else { bad(row) }
+                let (values, validity) = Self.fixedWidth(col, all, bad) { kind, v -> Int128? in
+                    if let d = TextParsing.decimal(v, precision: p, scale: s) { return d }
+                    // A JSON number in exponent form (1.5e3) goes through double.
+                    guard kind == number, let d = TextParsing.double(v), case .decimal(let u, _)? = Value.double(d).converted(to: type) else { return nil }
+                    return u
                 }
+                return Column(type: type, validity: validity, decimals: values)
             case .date:
-                for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    let v = value(row)
-                    if let format {
-                        if let t = Self.strptimeMicros(v, format: format) { out.append(int32: Int32(Self.floorDiv(t, Temporal.microsPerDay))) } else { bad(row) }
-                    } else if let d = TextParsing.date(v) { out.append(int32: d) }
-                    else if !strict, let t = TextParsing.timestamp(v) { out.append(int32: Int32(Self.floorDiv(t, Temporal.microsPerDay))) }
-                    else { bad(row) }
+                let (values, validity) = Self.fixedWidth(col, all, bad) { _, v -> Int32? in
+                    if let format { return Self.strptimeMicros(v, format: format).map { Int32(Self.floorDiv($0, Temporal.microsPerDay)) } }
+                    if let d = TextParsing.date(v) { return d }
+                    guard !strict, let t = TextParsing.timestamp(v) else { return nil }
+                    return Int32(Self.floorDiv(t, Temporal.microsPerDay))
                 }
+                return Column(type: type, validity: validity, int32s: values)
             case .timestamp:
-                for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    let v = value(row)
-                    if let format {
-                        if let t = Self.strptimeMicros(v, format: format) { out.append(int64: t) } else { bad(row) }
-                    } else if let t = TextParsing.timestamp(v) { out.append(int64: t) }
-                    else if col.kinds[row] == RawKind.number.rawValue, let e = TextParsing.double(v), let t = Self.epochMicros(e) {
-                        out.append(int64: t)
-                    } else { bad(row) }
+                let (values, validity) = Self.fixedWidth(col, all, bad) { kind, v -> Int64? in
+                    if let format { return Self.strptimeMicros(v, format: format) }
+                    if let t = TextParsing.timestamp(v) { return t }
+                    guard kind == number, let e = TextParsing.double(v) else { return nil }
+                    return Self.epochMicros(e)
                 }
+                return Column(type: type, validity: validity, int64s: values)
             case .string, .bytes:
                 let checkUTF8 = type == .string && !UTF8Validation.isValid(all)
-                if !checkUTF8, out.count == 0, let adopted = Self.adoptingBuffers(col, type: type) {
+                if !checkUTF8, let adopted = Self.adoptingBuffers(col, type: type) {
                     // The hot path for text: the raw buffers become the column's (no per-value copy).
-                    out = adopted
-                    return
+                    return adopted
                 }
+                var out = Column(type: type, capacity: col.count)
                 for row in 0..<col.count {
-                    if col.kinds[row] == nullKind { out.appendNull(); continue }
-                    let v = value(row)
+                    if col.kinds[row] == RawKind.null.rawValue { out.appendNull(); continue }
+                    let v = UnsafeRawBufferPointer(rebasing: all[col.offsets[row]..<col.offsets[row + 1]])
                     if checkUTF8, !UTF8Validation.isValid(v) {
                         fail(row, "value is not valid UTF-8 text (the file may use another encoding, such as Latin-1)")
                         out.appendNull()
@@ -218,21 +210,58 @@ public final class BatchTyper {
                     }
                     out.append(bytes: v)
                 }
+                return out
             case .json:
+                var out = Column(type: type, capacity: col.count)
                 var scratch: [UInt8] = []
                 for row in 0..<col.count {
                     let kind = col.kinds[row]
-                    if kind == nullKind { out.appendNull(); continue }
+                    if kind == RawKind.null.rawValue { out.appendNull(); continue }
+                    let v = UnsafeRawBufferPointer(rebasing: all[col.offsets[row]..<col.offsets[row + 1]])
                     if kind == RawKind.text.rawValue {
                         scratch.removeAll(keepingCapacity: true)
-                        JSONText.appendQuoted(value(row), to: &scratch)
+                        JSONText.appendQuoted(v, to: &scratch)
                         scratch.withUnsafeBytes { out.append(bytes: $0) }
                     } else {
-                        out.append(bytes: value(row))
+                        out.append(bytes: v)
+                    }
+                }
+                return out
+            }
+        }
+    }
+
+    /// A fixed-width column's values and validity, each value converted by `parse(kind, bytes)`
+    /// straight into buffers of the column's length (nulls and failures are zero and unset; a
+    /// failure is reported to `bad`). No append per value: its checks would cost more than the
+    /// conversion.
+    @inline(__always)
+    private static func fixedWidth<T>(_ col: RawColumn, _ all: UnsafeRawBufferPointer, _ bad: (Int) -> Void,
+                                      _ parse: (UInt8, UnsafeRawBufferPointer) -> T?) -> ([T], Bitmap) {
+        let n = col.count
+        var words = [UInt64](repeating: 0, count: (n + 63) / 64)
+        let values = [T](unsafeUninitializedCapacity: n) { buffer, initialized in
+            col.kinds.withUnsafeBufferPointer { kinds in
+                col.offsets.withUnsafeBufferPointer { offsets in
+                    words.withUnsafeMutableBufferPointer { words in
+                        let null = RawKind.null.rawValue
+                        for row in 0..<n {
+                            let kind = kinds[row]
+                            if kind != null, let v = parse(kind, UnsafeRawBufferPointer(rebasing: all[offsets[row]..<offsets[row + 1]])) {
+                                (buffer.baseAddress! + row).initialize(to: v)
+                                words[row >> 6] |= 1 << UInt64(row & 63)
+                            } else {
+                                // Zero bytes are a valid zero of every fixed-width type.
+                                UnsafeMutableRawPointer(buffer.baseAddress! + row).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.stride)
+                                if kind != null { bad(row) }
+                            }
+                        }
                     }
                 }
             }
+            initialized = n
         }
+        return (values, Bitmap(words: words, count: n))
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }

@@ -136,3 +136,12 @@ public final class MemoryReader: ByteReader {
 
     public var rawBytesRead: Int64 { Int64(offset) }
 }
+
+extension Array<UInt8> {
+    /// Drops the `n` bytes a reader has parsed. All of them: the buffer is let go rather than
+    /// emptied, since `removeFirst` would first copy a buffer shared with its owner (a block's
+    /// bytes, handed to its parser by `MemoryReader`).
+    mutating func removeConsumed(_ n: Int) {
+        if n == count { self = [] } else { removeFirst(n) }
+    }
+}

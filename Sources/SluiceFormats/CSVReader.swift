@@ -85,7 +85,7 @@ public final class CSVReader {
 
     private func fill() throws {
         if position > 0, position >= buffer.count / 2 {
-            buffer.removeFirst(position)
+            buffer.removeConsumed(position)
             position = 0
         }
         if try reader.read(into: &buffer, max: readSize) == 0 { eof = true }

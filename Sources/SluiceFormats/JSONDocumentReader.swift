@@ -38,7 +38,7 @@ public final class JSONDocumentReader {
     private func fill(compact: Bool) throws {
         if compact, position > 0 {
             _ = lineNumber(at: position)
-            buffer.removeFirst(position)
+            buffer.removeConsumed(position)
             lineCursor = 0
             position = 0
         }

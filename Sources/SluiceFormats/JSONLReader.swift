@@ -36,7 +36,7 @@ public final class JSONLReader {
 
     private func fill() throws {
         if position > 0 {
-            buffer.removeFirst(position)
+            buffer.removeConsumed(position)
             position = 0
         }
         if try reader.read(into: &buffer, max: 1 << 20) == 0 { eof = true }

@@ -72,7 +72,7 @@ struct JSONRecordAssembler {
                         if guess >= 0 { predicted[k] = col } else { predicted.append(col) }
                     }
                     k += 1
-                    try s.expect(58)
+                    if !s.atEnd, s.current == 58 { s.i += 1 } else { try s.expect(58) }
                     s.skipWhitespace()
                     guard !s.atEnd else { throw s.fail("unexpected end of input") }
                     if store.columns[col].count > row {

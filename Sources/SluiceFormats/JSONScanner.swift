@@ -40,32 +40,21 @@ struct JSONScanner {
     mutating func string(scratch: inout [UInt8]) throws -> Range<Int>? {
         i += 1
         let start = i
-        // Eight bytes at a time while none is a quote, a backslash or a control character (SWAR
-        // tests; a hit falls through to the byte loop, which finds the exact position).
-        var j = i
-        while j + 8 <= p.count {
-            let w = p.loadUnaligned(fromByteOffset: j, as: UInt64.self)
-            if Self.hasSpecialByte(w) { break }
-            j += 8
-        }
-        i = j
-        while i < p.count {
-            let c = p[i]
-            if c == 34 { i += 1; return start..<(i - 1) }
-            if c == 92 { break }
-            if c < 0x20 { throw fail("control character in string") }
-            i += 1
-        }
+        i = nextSpecialByte(from: i)
         guard i < p.count else { throw fail("unterminated string") }
+        if p[i] == 34 { i += 1; return start..<(i - 1) }
+        if p[i] < 0x20 { throw fail("control character in string") }
         scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[start..<i]))
-        while i < p.count {
+        var run = start   // start of the bytes not copied yet
+        while true {
+            // At a special byte: copy the plain bytes before it in one go.
+            if i > run { scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[run..<i])) }
+            guard i < p.count else { throw fail("unterminated string") }
             let c = p[i]
             if c == 34 { i += 1; return nil }
             if c < 0x20 { throw fail("control character in string") }
-            if c != 92 { scratch.append(c); i += 1; continue }
-            i += 1
-            guard i < p.count else { break }
+            i += 1   // a backslash
+            guard i < p.count else { throw fail("unterminated string") }
             let e = p[i]
             i += 1
             switch e {
@@ -92,16 +81,33 @@ struct JSONScanner {
                 appendScalar((0xD800..<0xE000).contains(scalar) ? 0xFFFD : scalar, to: &scratch)
             default: throw fail("invalid escape '\\\(Character(UnicodeScalar(e)))' in string")
             }
+            run = i
+            i = nextSpecialByte(from: i)
         }
-        throw fail("unterminated string")
     }
 
-    /// Whether any byte of `w` is `"` (0x22), `\\` (0x5C) or below 0x20.
-    @inline(__always) static func hasSpecialByte(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
-        let below0x20 = (w &- ones &* 0x20) & ~w & highs != 0
-        return below0x20 || hasZeroByte(w ^ (ones &* 0x22)) || hasZeroByte(w ^ (ones &* 0x5C))
+    /// The offset of the first quote, backslash or control character at or after `from` (`p.count`
+    /// if none): sixteen bytes at a time (vector compares; the first hit's lane from the bits of
+    /// the marked lanes), the last few byte by byte.
+    @inline(__always) func nextSpecialByte(from: Int) -> Int {
+        var j = from
+        let quote = SIMD16<UInt8>(repeating: 0x22), backslash = SIMD16<UInt8>(repeating: 0x5C), space = SIMD16<UInt8>(repeating: 0x20)
+        while j + 16 <= p.count {
+            let v = p.loadUnaligned(fromByteOffset: j, as: SIMD16<UInt8>.self)
+            let special = (v .== quote) .| (v .== backslash) .| (v .< space)
+            if any(special) {
+                let marked = SIMD16<UInt8>(repeating: 0).replacing(with: 0xFF, where: special)
+                let (low, high) = unsafeBitCast(marked, to: (UInt64, UInt64).self)
+                return j + (low != 0 ? low.trailingZeroBitCount : 64 + high.trailingZeroBitCount) / 8
+            }
+            j += 16
+        }
+        while j < p.count {
+            let c = p[j]
+            if c == 34 || c == 92 || c < 0x20 { return j }
+            j += 1
+        }
+        return j
     }
 
     private mutating func hex4() throws -> UInt32 {

@@ -28,7 +28,21 @@ final class RawColumnBuilder {
             let n = value.count
             if byteCount + n > byteCapacity { growBytes(byteCount + n) }
             kinds[count] = kind.rawValue
-            if n > 0 { memcpy(bytes + byteCount, value.baseAddress!, n) }
+            if n > 64 {
+                memcpy(bytes + byteCount, value.baseAddress!, n)
+            } else if n > 0 {
+                // Most values are short: copied inline, without a call.
+                let source = value.baseAddress!, target = UnsafeMutableRawPointer(bytes + byteCount)
+                var k = 0
+                while k + 8 <= n {
+                    target.storeBytes(of: source.loadUnaligned(fromByteOffset: k, as: UInt64.self), toByteOffset: k, as: UInt64.self)
+                    k += 8
+                }
+                while k < n {
+                    target.storeBytes(of: source.load(fromByteOffset: k, as: UInt8.self), toByteOffset: k, as: UInt8.self)
+                    k += 1
+                }
+            }
             byteCount += n
             ends[count] = byteCount
             count += 1
@@ -49,7 +63,18 @@ final class RawColumnBuilder {
         /// Whether `p` holds this column's key, then a closing quote, at `at`.
         @inline(__always) func keyMatches(_ p: UnsafeRawBufferPointer, at: Int) -> Bool {
             guard let key, at + keyCount < p.count, p[at + keyCount] == 34 else { return false }
-            return keyCount == 0 || memcmp(p.baseAddress! + at, key, keyCount) == 0
+            // Keys are short: compared inline, eight bytes at a time.
+            let input = p.baseAddress! + at
+            var k = 0
+            while k + 8 <= keyCount {
+                guard input.loadUnaligned(fromByteOffset: k, as: UInt64.self) == UnsafeRawPointer(key).loadUnaligned(fromByteOffset: k, as: UInt64.self) else { return false }
+                k += 8
+            }
+            while k < keyCount {
+                guard input.load(fromByteOffset: k, as: UInt8.self) == key[k] else { return false }
+                k += 1
+            }
+            return true
         }
 
         @inline(never) mutating func growRows() {

@@ -168,7 +168,8 @@ tools_for() {
     case "$1" in
         csv) echo "sluice sluice-merge sqlite3 pyarrow-adbc polars-adbc pandas dlt-sqlite dlt-duckdb" ;;
         jsonl) echo "sluice pyarrow-adbc polars-adbc pandas" ;;
-        csv-parquet|jsonl-parquet) echo "sluice polars duckdb pyarrow pandas" ;;
+        csv-parquet) echo "sluice polars duckdb pyarrow dlt pandas" ;;
+        jsonl-parquet) echo "sluice polars duckdb pyarrow pandas" ;;
     esac
 }
 
@@ -179,6 +180,7 @@ tool_label() { # tool_label TOOL [WORKLOAD]
             duckdb) echo "duckdb COPY" ; return ;;
             pyarrow) echo "pyarrow write_table" ; return ;;
             pandas) echo "pandas to_parquet" ; return ;;
+            dlt) echo "dlt filesystem" ; return ;;
         esac
     fi
     case "$1" in
@@ -243,6 +245,7 @@ check_tool() {
             duckdb) check_py "duckdb" ;;
             pyarrow) check_py "pyarrow.csv, pyarrow.json, pyarrow.parquet" ;;
             pandas) check_py "pandas, pyarrow.parquet" ;;
+            dlt) check_py "dlt, pyarrow.csv, pyarrow.parquet" ;;
         esac
         return 0
     fi
@@ -283,6 +286,11 @@ prepare_tool() {
             polars|duckdb|pyarrow|pandas)
                 OUTFILE="$dir/out.parquet"
                 CMD=("$PY" "$BENCH_DIR/peers/${tool}_${format}_parquet.py" "$input" "$OUTFILE")
+                ;;
+            dlt)
+                # A directory: dlt writes OUTFILE/bench/orders/*.parquet.
+                OUTFILE="$dir/dlt-out"
+                CMD=("$PY" "$BENCH_DIR/peers/dlt_${format}_parquet.py" "$input" "$OUTFILE")
                 ;;
             *) die "unknown tool $tool" ;;
         esac
@@ -347,7 +355,7 @@ filesize() { stat -c %s "$1"; }
 # (hidden files such as an unfinished .part.tmp are not output, as in count_rows.py).
 outsize() {
     if [ -d "$1" ]; then
-        find "$1" -type f -name '*.parquet' ! -name '.*' ! -path '*/.*' -printf '%s\n' 2>/dev/null \
+        find "$1" -type f -name '*.parquet' ! -name '.*' ! -path '*/.*' ! -path '*/_*' -printf '%s\n' 2>/dev/null \
             | awk '{ s += $1 } END { print s + 0 }'
     else
         stat -c %s "$1" 2>/dev/null || true

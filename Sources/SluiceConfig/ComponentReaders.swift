@@ -27,9 +27,18 @@ enum SourceReader {
         }
     }
 
+    /// Object-store URLs (`s3://bucket/prefix/`) are part of the contract but not of this version:
+    /// refused, rather than taken for a local folder named `s3:`.
+    static func checkLocal(_ path: String, _ node: ConfigNode?) {
+        guard let scheme = path.range(of: "://").map({ String(path[..<$0.lowerBound]) }), !scheme.isEmpty,
+              scheme.allSatisfy({ $0.isLetter || $0.isNumber }) else { return }
+        node?.problem("\(node?.path ?? "path"): \(scheme):// paths are not available in this version of sluice; use a local directory (a mounted bucket works)")
+    }
+
     static func readFiles(_ node: ConfigNode) -> FilesSourceConfig? {
         guard let o = node.object(allowed: ["type", "path", "format", "compression", "csv", "records_path", "incremental"]),
               let path = o.required("path")?.string() else { return nil }
+        checkLocal(path, o["path"])
         let format: FileFormat
         if let f = o["format"]?.oneOf(FileFormat.self, FileFormat.allCases) {
             format = f
@@ -278,6 +287,7 @@ enum SinkReader {
         case "files":
             guard let o = node.object(allowed: ["type", "path", "format", "compression", "partition_by", "target_file_size", "mode", "parquet"]),
                   let path = o.required("path")?.string() else { return nil }
+            SourceReader.checkLocal(path, o["path"])
             var c = FilesSinkConfig(path: path)
             if let v = o["format"]?.oneOf(OutputFormat.self, OutputFormat.allCases) { c.format = v }
             if let comp = o["compression"] {

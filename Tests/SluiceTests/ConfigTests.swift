@@ -72,6 +72,48 @@ import Testing
         #expect(found.contains { $0.contains("merge needs a primary key") })
     }
 
+    @Test func parquetLayoutOfAFilesSink() throws {
+        let yaml = """
+            version: 1
+            pipelines:
+              a:
+                source: { type: files, path: "x.csv" }
+                sink: { type: files, path: lake, format: parquet, parquet: { row_group_size: 32MiB, page_size: 64KiB, dictionary_size: 0 } }
+            """
+        let config = try ConfigLoader.parse(yaml, file: "p.yaml", environment: [:])
+        guard case .files(let sink) = config.pipelines[0].sink else {
+            Issue.record("unexpected sink type")
+            return
+        }
+        #expect(sink.parquet.rowGroupSize == 32 << 20)
+        #expect(sink.parquet.pageSize == 64 << 10)
+        #expect(sink.parquet.dictionarySize == 0)
+        #expect(sink.parquet.maxDictionarySize == nil)
+
+        let found = problems("""
+            version: 1
+            pipelines:
+              a:
+                source: { type: files, path: "x.csv" }
+                sink: { type: files, path: lake, format: jsonl, parquet: { page_size: 10, rowgroup_size: 1MiB } }
+            """)
+        #expect(found.contains { $0.contains("sink.parquet: parquet options need format: parquet") }, "\(found)")
+        #expect(found.contains { $0.contains("sink.parquet.page_size: must be at least 1024 bytes") }, "\(found)")
+        #expect(found.contains { $0.contains("rowgroup_size") && $0.contains("row_group_size") }, "\(found)")
+    }
+
+    @Test func objectStorePathsAreRefusedNotTakenForFolders() {
+        let found = problems("""
+            version: 1
+            pipelines:
+              a:
+                source: { type: files, path: "s3://raw/orders/*.csv" }
+                sink: { type: files, path: "s3://lake/orders/", format: parquet }
+            """)
+        #expect(found.count == 2, "\(found)")
+        #expect(found.allSatisfy { $0.contains("s3:// paths are not available in this version of sluice") }, "\(found)")
+    }
+
     @Test func invalidYAMLIsPositioned() {
         let found = problems("version: 1\npipelines:\n  a: [unclosed\n")
         #expect(found.count == 1)

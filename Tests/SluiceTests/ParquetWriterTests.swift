@@ -132,4 +132,41 @@ extension ParquetWriterTests {
         #expect(out.trimmingCharacters(in: .whitespacesAndNewlines)
                 == "True ['PLAIN', 'RLE', 'RLE_DICTIONARY'] ['PLAIN', 'RLE', 'RLE_DICTIONARY'] True 715 new shipped")
     }
+
+    /// Past `dictionaryBytes`, a dictionary is kept while its values repeat, up to
+    /// `maxDictionaryBytes`: 2,000 distinct 50-byte texts, each 20 times, stay dictionary-encoded
+    /// (the data pages are a few bits a value) unless the hard limit is below the dictionary's size.
+    @Test(arguments: [(1 << 20, true), (32 << 10, false)])
+    func dictionaryOfRepeatedValuesGrowsPastTheSoftLimit(maxDictionary: Int, keptWhole: Bool) throws {
+        let dir = try makeTemporaryDirectory("parquet")
+        let path = dir + "/repeated.parquet"
+        let schema = Schema([Field("note", .string)])
+        // New values come in slowly (one in ten rows at most), as in a column of repeated texts.
+        let texts = (0..<40_000).map { i in "note \((i * 7919) % min(2000, 10 + i / 10)) " + String(repeating: "abcdefghij", count: 5) }
+        try texts.joined(separator: "\n").write(toFile: dir + "/expected.txt", atomically: true, encoding: .utf8)
+        var note = Column(type: .string)
+        for t in texts { note.append(.string(t)) }
+        var options = ParquetWriterOptions()
+        options.compression = .none
+        options.dictionaryBytes = 16 << 10
+        options.maxDictionaryBytes = maxDictionary
+        let writer = try ParquetWriter(path: path, schema: schema, options: options)
+        try writer.write(RecordBatch(schema: schema, columns: [note]))
+        try writer.finish()
+        let script = """
+            import pyarrow.parquet as pq
+            f = pq.ParquetFile('\(path)')
+            n = f.read().column('note').to_pylist()
+            c = f.metadata.row_group(0).column(0)
+            same = n == open('\(dir)/expected.txt').read().split('\\n')
+            print(len(set(n)), same, c.total_uncompressed_size, c.statistics.min == min(n), c.statistics.max == max(n))
+            """
+        let out = try shell("\(Self.python) -c \"\(script.replacingOccurrences(of: "\"", with: "\\\""))\"")
+        let fields = out.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(fields.count == 5, "\(out)")
+        guard fields.count == 5, let size = Int(fields[2]) else { return }
+        #expect(fields[0] == "2000" && fields[1] == "True" && fields[3] == "True" && fields[4] == "True", "\(out)")
+        // PLAIN would take 40,000 × (4 + ~50) bytes; a whole dictionary (2,000 × ~54) plus 11-bit indices far less.
+        if keptWhole { #expect(size < 300_000, "\(out)") } else { #expect(size > 1_000_000, "\(out)") }
+    }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SluiceCore
 
 /// The raw columns of the batch a parser is filling, appended to through pointers.
 ///
@@ -63,18 +64,7 @@ final class RawColumnBuilder {
         /// Whether `p` holds this column's key, then a closing quote, at `at`.
         @inline(__always) func keyMatches(_ p: UnsafeRawBufferPointer, at: Int) -> Bool {
             guard let key, at + keyCount < p.count, p[at + keyCount] == 34 else { return false }
-            // Keys are short: compared inline, eight bytes at a time.
-            let input = p.baseAddress! + at
-            var k = 0
-            while k + 8 <= keyCount {
-                guard input.loadUnaligned(fromByteOffset: k, as: UInt64.self) == UnsafeRawPointer(key).loadUnaligned(fromByteOffset: k, as: UInt64.self) else { return false }
-                k += 8
-            }
-            while k < keyCount {
-                guard input.load(fromByteOffset: k, as: UInt8.self) == key[k] else { return false }
-                k += 1
-            }
-            return true
+            return ByteOrder.equal(p.baseAddress! + at, key, count: keyCount)
         }
 
         @inline(never) mutating func growRows() {

@@ -169,4 +169,59 @@ extension ParquetWriterTests {
         // PLAIN would take 40,000 × (4 + ~50) bytes; a whole dictionary (2,000 × ~54) plus 11-bit indices far less.
         if keptWhole { #expect(size < 300_000, "\(out)") } else { #expect(size > 1_000_000, "\(out)") }
     }
+
+    /// Numbers are dictionary-encoded too: a low-cardinality column (a quantity, a price list, a
+    /// few days, a few amounts) stays a dictionary and a few bits a value, unique ids fall back to
+    /// PLAIN mid-chunk, and pyarrow reads every value back exactly (NaN, -0.0, the extremes).
+    @Test func numbersAreDictionaryEncodedWhileTheyRepeat() throws {
+        let dir = try makeTemporaryDirectory("parquet")
+        let path = dir + "/numbers.parquet"
+        let schema = Schema([Field("id", .int64), Field("qty", .int64), Field("price", .double), Field("day", .date),
+                             Field("amount", .decimal(precision: 12, scale: 2)), Field("small", .decimal(precision: 5, scale: 1))])
+        let prices: [Double] = [.nan, -0.0, 0.0, .infinity, -.infinity, 9.99, .greatestFiniteMagnitude]
+        let quantities: [Int64] = [Int64.min, -1, 0, 1, 2, 3, Int64.max]
+        var columns = schema.fields.map { Column(type: $0.type) }
+        for i in 0..<50_000 {
+            columns[0].append(.int64(Int64(i) * 1_000_003))
+            columns[1].append(i % 1000 == 0 ? .null : .int64(quantities[i % 7]))
+            columns[2].append(.double(prices[i % 7]))
+            columns[3].append(.date(Int32(i % 5) - 2))
+            columns[4].append(.decimal(Int128(i % 13) * 1_000_000_000 - 99, scale: 2))
+            columns[5].append(.decimal(Int128(i % 3) - 99_999, scale: 1))
+        }
+        var options = ParquetWriterOptions()
+        options.compression = .none
+        options.dictionaryBytes = 4096
+        options.pageBytes = 8192
+        let writer = try ParquetWriter(path: path, schema: schema, options: options)
+        try writer.write(RecordBatch(schema: schema, columns: columns))
+        try writer.finish()
+        let script = """
+            import pyarrow.parquet as pq, math, decimal, datetime, struct
+            f = pq.ParquetFile('\(path)')
+            t = f.read().to_pydict()
+            prices = [float('nan'), -0.0, 0.0, float('inf'), float('-inf'), 9.99, 1.7976931348623157e308]
+            qs = [-2**63, -1, 0, 1, 2, 3, 2**63 - 1]
+            bits = lambda x: struct.pack('<d', x)
+            ok = all(t['id'][i] == i * 1000003 and t['qty'][i] == (None if i % 1000 == 0 else qs[i % 7])
+                     and bits(t['price'][i]) == bits(prices[i % 7])
+                     and t['day'][i] == datetime.date(1970, 1, 1) + datetime.timedelta(days=i % 5 - 2)
+                     and t['amount'][i] == decimal.Decimal((i % 13) * 1000000000 - 99).scaleb(-2)
+                     and t['small'][i] == decimal.Decimal(i % 3 - 99999).scaleb(-1) for i in range(50000))
+            g = f.metadata.row_group(0)
+            sizes = {g.column(c).path_in_schema: g.column(c).total_uncompressed_size for c in range(g.num_columns)}
+            q = g.column(1).statistics
+            print(ok, sizes['id'], max(sizes[c] for c in ['qty', 'price', 'day', 'amount', 'small']), q.min, q.max, q.null_count)
+            """
+        let out = try shell("\(Self.python) -c \"\(script.replacingOccurrences(of: "\"", with: "\\\""))\"")
+        let fields = out.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(fields.count == 6, "\(out)")
+        guard fields.count == 6, let idSize = Int(fields[1]), let repeatedSize = Int(fields[2]) else { return }
+        #expect(fields[0] == "True", "\(out)")
+        // Unique ids: PLAIN after the first 4 KiB of dictionary, so about 8 bytes each.
+        #expect(idSize > 350_000, "\(out)")
+        // Repeated numbers: at most 4-bit indices (and the nulls' levels), where PLAIN takes 4-8 bytes a value.
+        #expect(repeatedSize < 40_000, "\(out)")
+        #expect(Array(fields[3...5]) == ["-9223372036854775808", "9223372036854775807", "50"], "\(out)")
+    }
 }

@@ -5,7 +5,7 @@ import SluiceCore
 
 /// Distinct byte strings with their insertion index: the dictionary of a dictionary-encoded
 /// Parquet column. An open-addressing table over one bytes buffer, so a lookup allocates nothing.
-struct ByteDictionary {
+struct ByteDictionary: PageDictionary {
     private(set) var bytes: [UInt8] = []
     private(set) var offsets: [Int] = [0]
     private var slots: [Int32]   // index + 1; 0 = empty
@@ -18,6 +18,7 @@ struct ByteDictionary {
 
     var count: Int { offsets.count - 1 }
     var byteCount: Int { bytes.count }
+    var pageBytes: Int { bytes.count + 4 * count }
 
     /// The index of `value`, inserting it if new (`inserted`).
     mutating func index(of value: UnsafeRawBufferPointer) -> (index: Int, inserted: Bool) {
@@ -28,7 +29,7 @@ struct ByteDictionary {
             let i = entry - 1
             let start = offsets[i], end = offsets[i + 1]
             if end - start == value.count,
-               value.isEmpty || bytes.withUnsafeBytes({ memcmp($0.baseAddress! + start, value.baseAddress!, value.count) == 0 }) {
+               value.isEmpty || bytes.withUnsafeBytes({ ByteOrder.equal($0.baseAddress! + start, value.baseAddress!, count: value.count) }) {
                 return (i, false)
             }
             slot = (slot + 1) & mask

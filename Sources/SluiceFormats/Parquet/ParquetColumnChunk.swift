@@ -18,10 +18,13 @@ struct ParquetColumnChunk {
     private var boolBits = 0
     private var stats = Statistics()
     private(set) var uncompressedBytes = 0
-    /// Byte-array columns start dictionary-encoded and fall back to PLAIN for the rest of the chunk
-    /// once the dictionary is no longer worth it (`keepsDictionary`): unique values such as ids
-    /// cost little, while repeated values shrink to a few bits each.
-    private var dictionary: ByteDictionary?
+    /// Columns start dictionary-encoded (byte arrays in `byteDictionary`, numbers in
+    /// `valueDictionary`) and fall back to PLAIN for the rest of the chunk once the dictionary is no
+    /// longer worth it (`keepsDictionary`): unique values such as ids cost little, while repeated
+    /// values shrink to a few bits each.
+    private var byteDictionary: ByteDictionary?
+    private var valueDictionary: ValueDictionary?
+    private var dictionary: PageDictionary? { byteDictionary ?? valueDictionary }
     private var dictionaryFull = false
     private var indices: [UInt32] = []
     private var pageRawBytes = 0
@@ -33,7 +36,14 @@ struct ParquetColumnChunk {
         self.options = options
         metadata = ColumnChunkMetadata(physicalType: ParquetSchemaElement.physicalType(field.type), name: field.name,
                                        codec: options.compression.codec)
-        if options.dictionaryBytes > 0, field.type.physical == .binary { dictionary = ByteDictionary() }
+        if options.dictionaryBytes > 0 {
+            switch field.type {
+            case .string, .bytes, .json: byteDictionary = ByteDictionary()
+            case .int64, .timestamp, .double, .date: valueDictionary = ValueDictionary(width: Self.plainWidth(field.type)!)
+            case .decimal(let p, _) where p <= 18: valueDictionary = ValueDictionary(width: Self.plainWidth(field.type)!)
+            case .decimal, .bool: break   // 16-byte decimals stay PLAIN; booleans are bits already
+            }
+        }
     }
 
     mutating func append(_ column: Column) throws {
@@ -65,13 +75,13 @@ struct ParquetColumnChunk {
     /// (the dictionary holds at most half the bytes of the values it stands for) and it stays
     /// within `maxDictionaryBytes`, so a column of a few thousand distinct texts is not written
     /// out in full because its dictionary passed a fixed size.
-    private func keepsDictionary(_ dictionary: ByteDictionary) -> Bool {
-        let size = dictionary.byteCount + 4 * dictionary.count
+    private func keepsDictionary(_ dictionary: PageDictionary) -> Bool {
+        let size = dictionary.pageBytes
         return size <= options.dictionaryBytes || (size <= options.maxDictionaryBytes && size * 2 <= dictionaryEncodedBytes)
     }
 
     /// Bytes held for this chunk before compression: its pages and its dictionary.
-    var bufferedBytes: Int { uncompressedBytes + (dictionary.map { $0.byteCount + 4 * $0.count } ?? 0) }
+    var bufferedBytes: Int { uncompressedBytes + (dictionary?.pageBytes ?? 0) }
 
     /// Bytes a value takes PLAIN-encoded, for fixed-width types.
     static func plainWidth(_ type: DataType) -> Int? {
@@ -118,13 +128,22 @@ struct ParquetColumnChunk {
                 stats.add(int: v ? 1 : 0)
             }
         case .int64, .timestamp:
-            column.int64s.withUnsafeBufferPointer { appendIntegers($0, rows, column, noNulls) }
+            column.int64s.withUnsafeBufferPointer { p in
+                appendIntegers(p, rows, column, noNulls)
+                if encodesWithDictionary { appendIndices(p, rows, column, noNulls) { UInt64(bitPattern: $0) } }
+            }
         case .date:
-            column.int32s.withUnsafeBufferPointer { appendIntegers($0, rows, column, noNulls) }
+            column.int32s.withUnsafeBufferPointer { p in
+                appendIntegers(p, rows, column, noNulls)
+                if encodesWithDictionary { appendIndices(p, rows, column, noNulls) { UInt64(UInt32(bitPattern: $0)) } }
+            }
         case .double:
             column.doubles.withUnsafeBufferPointer { p in
                 var low = Double.infinity, high = -Double.infinity
-                if noNulls {
+                if encodesWithDictionary {
+                    appendIndices(p, rows, column, noNulls) { $0.bitPattern }
+                    for row in rows where (noNulls || !column.isNull(row)) && !p[row].isNaN { low = min(low, p[row]); high = max(high, p[row]) }
+                } else if noNulls {
                     values.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[rows])))
                     for v in p[rows] where !v.isNaN { low = min(low, v); high = max(high, v) }
                 } else {
@@ -139,25 +158,32 @@ struct ParquetColumnChunk {
             }
         case .decimal(let p, _):
             column.decimals.withUnsafeBufferPointer { d in
+                let viaDictionary = encodesWithDictionary
+                if viaDictionary {
+                    appendIndices(d, rows, column, noNulls) { p <= 9 ? UInt64(UInt32(truncatingIfNeeded: $0)) : UInt64(truncatingIfNeeded: $0) }
+                }
                 var low = Int128.max, high = Int128.min
                 for row in rows where noNulls || !column.isNull(row) {
                     let v = d[row]
+                    low = min(low, v)
+                    high = max(high, v)
+                    if viaDictionary { continue }
                     if p <= 9 { appendLittleEndian(Int32(truncatingIfNeeded: v)) } else if p <= 18 { appendLittleEndian(Int64(truncatingIfNeeded: v)) } else {
                         // FIXED_LEN_BYTE_ARRAY(16): big-endian two's complement.
                         withUnsafeBytes(of: v.bigEndian) { values.append(contentsOf: $0) }
                     }
-                    low = min(low, v)
-                    high = max(high, v)
                 }
                 if low <= high { stats.add(decimal: low); stats.add(decimal: high) }
             }
         case .string, .bytes, .json:
             column.bytes.withUnsafeBytes { all in column.offsets.withUnsafeBufferPointer { offsets in
-                if dictionary != nil, !dictionaryFull {
+                if encodesWithDictionary {
+                    var dictionary = byteDictionary.take()!
+                    defer { byteDictionary = dictionary }
                     var encoded = 0
                     for row in rows where noNulls || !column.isNull(row) {
                         let b = UnsafeRawBufferPointer(rebasing: all[offsets[row]..<offsets[row + 1]])
-                        let (index, inserted) = dictionary!.index(of: b)
+                        let (index, inserted) = dictionary.index(of: b)
                         indices.append(UInt32(index))
                         encoded += b.count + 4
                         // Every value is one of the dictionary's, so its entries bound the chunk.
@@ -177,11 +203,32 @@ struct ParquetColumnChunk {
         }
     }
 
+    /// Whether the values go in as dictionary indices rather than PLAIN.
+    private var encodesWithDictionary: Bool { !dictionaryFull && (byteDictionary != nil || valueDictionary != nil) }
+
+    /// Dictionary indices of the present fixed-width values in `rows`, looked up by `key`, their
+    /// 64-bit pattern.
+    private mutating func appendIndices<T>(_ p: UnsafeBufferPointer<T>, _ rows: Range<Int>, _ column: Column, _ noNulls: Bool,
+                                           key: (T) -> UInt64) {
+        // Moved out for the loop, so it is surely not shared (no copy-on-write checks per value).
+        var dictionary = valueDictionary.take()!
+        defer { valueDictionary = dictionary }
+        var n = 0
+        for row in rows where noNulls || !column.isNull(row) {
+            indices.append(UInt32(dictionary.index(of: key(p[row]))))
+            n += 1
+        }
+        pageRawBytes += n * dictionary.width
+        dictionaryEncodedBytes += n * dictionary.width
+    }
+
     /// int64 / timestamp / date values: copied as they are when there are no nulls (the host is
-    /// little-endian, as PLAIN is), min and max over the range.
+    /// little-endian, as PLAIN is), unless they go through the dictionary; min and max over the range.
     private mutating func appendIntegers<T: FixedWidthInteger>(_ p: UnsafeBufferPointer<T>, _ rows: Range<Int>, _ column: Column, _ noNulls: Bool) {
         var low = T.max, high = T.min
-        if noNulls {
+        if encodesWithDictionary {
+            for row in rows where noNulls || !column.isNull(row) { low = min(low, p[row]); high = max(high, p[row]) }
+        } else if noNulls {
             values.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[rows])))
             for v in p[rows] { low = min(low, v); high = max(high, v) }
         } else {
@@ -213,7 +260,7 @@ struct ParquetColumnChunk {
     private mutating func flushPage() throws {
         guard pageValues > 0 else { return }
         var body = field.nullable ? encodedLevels() : []
-        let dictionaryEncoded = !indices.isEmpty || (dictionary != nil && !dictionaryFull)
+        let dictionaryEncoded = !indices.isEmpty || encodesWithDictionary
         if dictionaryEncoded {
             body += HybridEncoder.encodeIndices(indices, bitWidth: HybridEncoder.bitWidth(forDictionaryOf: dictionary!.count))
             metadata.usesDictionary = true
@@ -294,9 +341,28 @@ struct Statistics {
         if maxDecimal.map({ v > $0 }) ?? true { maxDecimal = v }
     }
 
+    /// The first eight bytes of `minBytes` / `maxBytes` as a big-endian number (zero-padded): a
+    /// value whose leading bytes differ is ordered by them, without a comparison call.
+    private var minPrefix: UInt64 = 0, maxPrefix: UInt64 = 0
+
     mutating func add(bytes v: UnsafeRawBufferPointer) {
-        if minBytes?.withUnsafeBytes({ ByteOrder.compare(v, $0) < 0 }) ?? true { minBytes = Array(v) }
-        if maxBytes?.withUnsafeBytes({ ByteOrder.compare($0, v) < 0 }) ?? true { maxBytes = Array(v) }
+        let prefix = Self.prefix(v)
+        if minBytes == nil || (prefix <= minPrefix && (prefix < minPrefix || minBytes!.withUnsafeBytes({ ByteOrder.compare(v, $0) < 0 }))) {
+            minBytes = Array(v)
+            minPrefix = prefix
+        }
+        if maxBytes == nil || (prefix >= maxPrefix && (prefix > maxPrefix || maxBytes!.withUnsafeBytes({ ByteOrder.compare($0, v) < 0 }))) {
+            maxBytes = Array(v)
+            maxPrefix = prefix
+        }
+    }
+
+    /// Zero padding keeps the order: a shorter value whose bytes begin the longer one is smaller.
+    @inline(__always) private static func prefix(_ v: UnsafeRawBufferPointer) -> UInt64 {
+        if v.count >= 8 { return UInt64(bigEndian: v.loadUnaligned(as: UInt64.self)) }
+        var p: UInt64 = 0
+        for k in 0..<v.count { p |= UInt64(v[k]) << UInt64(56 - 8 * k) }
+        return p
     }
 
     func encoded(_ type: DataType) -> ([UInt8]?, [UInt8]?) {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceCore
 
 /// Options of the CSV dialect (`csv:` in a files source).
@@ -35,9 +38,12 @@ public final class CSVReader {
     private let emptyIsNull: Bool
     public private(set) var header: [String] = []
     private var lastRawBytes: Int64 = 0
-    /// Row count and per-column byte sizes of the previous batch, to size the next one up front.
-    private var previousRows = 0
-    private var previousColumnBytes: [Int] = []
+    /// The columns of the batch being read, one per header name; their buffers are kept from batch
+    /// to batch.
+    private var store = RawColumnBuilder()
+    /// Row count and per-column byte sizes of a batch read elsewhere, to size the first one by.
+    private var expectedRows = 0
+    private var expectedColumnBytes: [Int] = []
 
     /// Field spans of the record being parsed, reused across records. Hot loops work on a local
     /// copy moved out of `self`: stored properties of a class pay a dynamic exclusivity check on
@@ -79,8 +85,8 @@ public final class CSVReader {
 
     /// Sizes the first batch's buffers like those of a batch read elsewhere from the same file.
     public func sizeLike(_ sizing: BatchSizing) {
-        previousRows = sizing.rows
-        previousColumnBytes = header.map { sizing.bytes[$0] ?? 0 }
+        expectedRows = sizing.rows
+        expectedColumnBytes = header.map { sizing.bytes[$0] ?? 0 }
     }
 
     private func fill() throws {
@@ -136,11 +142,8 @@ public final class CSVReader {
 
     /// Reads up to `maxRows` records or about `maxBytes` of values; nil at the end of the file.
     public func next(maxRows: Int, maxBytes: Int) throws -> RawBatch? {
-        var columns = [RawColumn](repeating: RawColumn(), count: header.count)
-        if previousColumnBytes.count == columns.count {
-            // Size the buffers like the previous batch's so they do not grow (and copy) value by value.
-            for c in columns.indices { columns[c].reserveCapacity(rows: min(maxRows, previousRows), bytes: previousColumnBytes[c]) }
-        }
+        if store.count != header.count { store = columnStore() }
+        var columns = store.columns
         var batch = RawBatch(names: header)
         var bytes = 0
         var spans = Spans()
@@ -177,7 +180,8 @@ public final class CSVReader {
                 if spans.count != header.count {
                     if header.isEmpty, !options.header, batch.rowCount == 0 {
                         header = (1...spans.count).map { "column_\($0)" }
-                        columns = [RawColumn](repeating: RawColumn(), count: header.count)
+                        store = columnStore()
+                        columns = store.columns
                         batch.names = header
                     } else {
                         batch.rejected.append(Rejection(
@@ -188,16 +192,14 @@ public final class CSVReader {
                         continue
                     }
                 }
-                bytes += appendRecord(spans, to: &columns)
+                bytes += appendRecord(spans, to: columns)
                 batch.origins.append(line)
                 position = end
                 line += lines
             }
         }
         if batch.rowCount == 0, batch.rejected.isEmpty, position >= buffer.count, eof { return nil }
-        batch.columns = columns
-        previousRows = batch.rowCount
-        previousColumnBytes = columns.map { $0.bytes.count + $0.bytes.count / 8 }
+        batch.columns = store.take()
         let raw = reader.rawBytesRead
         batch.bytesRead = Int(raw - lastRawBytes)
         lastRawBytes = raw
@@ -276,31 +278,43 @@ public final class CSVReader {
         return (x &- ones) & ~x & highs != 0
     }
 
-    private func appendRecord(_ spans: Spans, to columns: inout [RawColumn]) -> Int {
+    /// Empty columns for the header, sized like a batch read elsewhere when there was one.
+    private func columnStore() -> RawColumnBuilder {
+        let store = RawColumnBuilder()
+        let sized = expectedColumnBytes.count == header.count
+        for c in header.indices { store.addColumn(nulls: 0, rows: sized ? expectedRows : 0, bytes: sized ? expectedColumnBytes[c] : 0) }
+        return store
+    }
+
+    private func appendRecord(_ spans: Spans, to columns: UnsafeMutablePointer<RawColumnBuilder.Buffers>) -> Int {
         var total = 0
         let quote = options.quote
         let nullValues = self.nullValues, emptyIsNull = self.emptyIsNull
-        // Through a buffer pointer: the columns array is not checked for uniqueness per field.
-        buffer.withUnsafeBytes { p in columns.withUnsafeMutableBufferPointer { columns in
+        var unquoted: [UInt8] = []
+        buffer.withUnsafeBytes { p in
             for f in 0..<spans.count {
                 let s = spans.items[f].start, e = spans.items[f].end
                 total += e - s
                 if spans.items[f].escaped {
-                    // Collapse doubled quotes.
-                    var value: [UInt8] = []
-                    value.reserveCapacity(e - s)
+                    // Collapse doubled quotes: copy each run up to a quote, skip the quote's double.
+                    unquoted.removeAll(keepingCapacity: true)
                     var k = s
                     while k < e {
-                        value.append(p[k])
-                        k += p[k] == quote ? 2 : 1
+                        guard let hit = memchr(p.baseAddress! + k, Int32(quote), e - k) else {
+                            unquoted.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[k..<e]))
+                            break
+                        }
+                        let q = UnsafeRawPointer(hit) - p.baseAddress!
+                        unquoted.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[k...q]))
+                        k = q + 2
                     }
-                    value.withUnsafeBytes { columns[f].append(.text, $0) }
+                    unquoted.withUnsafeBytes { columns[f].append(.text, $0) }
                     continue
                 }
                 let v = UnsafeRawBufferPointer(rebasing: p[s..<e])
                 if !spans.items[f].quoted, Self.isNull(v, nullValues, emptyIsNull) { columns[f].appendNull() } else { columns[f].append(.text, v) }
             }
-        } }
+        }
         return total
     }
 

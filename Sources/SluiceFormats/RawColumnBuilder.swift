@@ -3,12 +3,12 @@ import Glibc
 #endif
 import SluiceCore
 
-/// The raw columns of the batch a parser is filling, appended to through pointers.
+/// The raw columns of the batch a parser (JSON or CSV) is filling, appended to through pointers.
 ///
-/// A JSON record appends a value to each of its columns; with Swift arrays every append pays
+/// A record appends a value to each of its columns; with Swift arrays every append pays
 /// uniqueness, capacity and bounds checks (and reference counting on nested arrays) that cost
-/// more than scanning the value. Here a value is a store, a `memcpy` and two counters; the
-/// columns become `RawColumn`s once per batch, in `take`.
+/// more than scanning the value. Here a value is a few stores and two counters; the columns
+/// become `RawColumn`s once per batch, in `take`.
 final class RawColumnBuilder {
     /// One column's buffers: kinds, value end offsets (`ends[-1]` is 0), bytes; and its JSON key.
     struct Buffers {
@@ -87,7 +87,7 @@ final class RawColumnBuilder {
             return new
         }
 
-        init(nulls: Int, rows: Int, bytes byteCapacity: Int, key: [UInt8]) {
+        init(nulls: Int, rows: Int, bytes byteCapacity: Int, key: [UInt8]?) {
             capacity = max(rows, nulls, 16)
             self.byteCapacity = max(byteCapacity, 64)
             kinds = .allocate(capacity: capacity)
@@ -97,7 +97,7 @@ final class RawColumnBuilder {
             kinds.initialize(repeating: RawKind.null.rawValue, count: nulls)
             ends.initialize(repeating: 0, count: nulls)
             count = nulls
-            if !key.contains(where: { $0 == 34 || $0 == 92 || $0 < 0x20 }) {
+            if let key, !key.contains(where: { $0 == 34 || $0 == 92 || $0 < 0x20 }) {
                 let stored = UnsafeMutablePointer<UInt8>.allocate(capacity: max(key.count, 1))
                 stored.initialize(from: key, count: key.count)
                 self.key = stored
@@ -143,8 +143,9 @@ final class RawColumnBuilder {
         columns.deallocate()
     }
 
-    /// Adds a column holding `nulls` nulls, sized for `rows` values and `bytes` bytes.
-    func addColumn(nulls: Int, rows: Int, bytes: Int, key: [UInt8]) {
+    /// Adds a column holding `nulls` nulls, sized for `rows` values and `bytes` bytes; `key` is its
+    /// JSON key.
+    func addColumn(nulls: Int, rows: Int, bytes: Int, key: [UInt8]? = nil) {
         if count == capacity {
             columns = Buffers.resize(columns, count, capacity * 2)
             capacity *= 2

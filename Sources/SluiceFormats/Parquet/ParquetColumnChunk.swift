@@ -58,7 +58,7 @@ struct ParquetColumnChunk {
         let width = ParquetColumnChunk.plainWidth(field.type)
         var row = 0
         while row < column.count {
-            let room = width.map { max(1, (options.pageBytes - values.count + $0 - 1) / $0) } ?? 1024
+            let room = width.map { max(1, (options.pageBytes - values.count - pageRawBytes + $0 - 1) / $0) } ?? 1024
             let rows = row..<min(column.count, row + room)
             appendLevels(column, rows)
             appendValues(column, rows)

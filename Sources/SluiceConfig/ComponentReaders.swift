@@ -304,15 +304,15 @@ enum SinkReader {
             if let p = o["parquet"] {
                 if c.format != .parquet { p.problem("\(p.path): parquet options need format: parquet") }
                 if let po = p.object(allowed: ["row_group_size", "page_size", "dictionary_size", "max_dictionary_size"]) {
-                    func positive(_ key: String, min: Int64) -> Int64? {
+                    func size(_ key: String, atLeast min: Int64) -> Int64? {
                         guard let n = po[key], let v = n.size() else { return nil }
                         guard v >= min else { n.problem("\(n.path): must be at least \(min) bytes"); return nil }
                         return v
                     }
-                    c.parquet.rowGroupSize = positive("row_group_size", min: 1024)
-                    c.parquet.pageSize = positive("page_size", min: 1024)
-                    c.parquet.dictionarySize = positive("dictionary_size", min: 0)
-                    c.parquet.maxDictionarySize = positive("max_dictionary_size", min: 0)
+                    c.parquet.rowGroupSize = size("row_group_size", atLeast: 1024)
+                    c.parquet.pageSize = size("page_size", atLeast: 1024)
+                    c.parquet.dictionarySize = size("dictionary_size", atLeast: 0)
+                    c.parquet.maxDictionarySize = size("max_dictionary_size", atLeast: 0)
                 }
             }
             return .files(c)

@@ -17,11 +17,6 @@ struct JSONRecordAssembler {
     private var scratch: [UInt8] = []
     private var keyScratch: [UInt8] = []
 
-    init(names: [String] = []) {
-        for n in names { _ = column(for: Array(n.utf8)) }
-    }
-
-
     /// How big the next batch will likely be (a batch read elsewhere from the same file), so
     /// column buffers do not grow value by value.
     private var expected: BatchSizing?

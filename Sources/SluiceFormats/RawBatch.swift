@@ -21,12 +21,6 @@ public struct RawColumn: Sendable {
 
     public var count: Int { kinds.count }
 
-    public mutating func reserveCapacity(rows: Int, bytes byteCount: Int) {
-        kinds.reserveCapacity(rows)
-        offsets.reserveCapacity(rows + 1)
-        bytes.reserveCapacity(byteCount)
-    }
-
     @inline(__always)
     public mutating func append(_ kind: RawKind, _ value: UnsafeRawBufferPointer) {
         kinds.append(kind.rawValue)
@@ -38,12 +32,6 @@ public struct RawColumn: Sendable {
     public mutating func appendNull() {
         kinds.append(RawKind.null.rawValue)
         offsets.append(bytes.count)
-    }
-
-    public mutating func removeLast() {
-        kinds.removeLast()
-        offsets.removeLast()
-        bytes.removeLast(bytes.count - offsets[offsets.count - 1])
     }
 
     public func text(at i: Int) -> String {

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SluiceCore
 
 /// Distinct byte strings with their insertion index: the dictionary of a dictionary-encoded
